@@ -13,6 +13,9 @@ use crate::types::{PacketType, ProtocolVersion};
 /// the fixed header (MQTT 5.0 2.1.4).
 pub const MAX_PACKET_SIZE: u32 = 268_435_455 + 5;
 
+/// Most the decoder reserves ahead for a packet whose body is still arriving.
+const RESERVE_LIMIT: usize = 64 * 1024;
+
 /// Largest value a variable byte integer can hold.
 pub const MAX_VARINT: u32 = 268_435_455;
 
@@ -256,7 +259,7 @@ impl Decoder {
 
     /// Takes the next whole packet off the front of `buf`. `Ok(None)` means more bytes are
     /// needed; `buf` is left untouched then, apart from capacity reserved for the packet's
-    /// announced size. After an error the connection must be closed: the stream cannot be
+    /// announced size (at most 64 KiB at a time). After an error the connection must be closed: the stream cannot be
     /// resynchronised.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
         let Some((first, remaining_len, header_len)) = self.peek_header(buf)? else {
@@ -264,7 +267,9 @@ impl Decoder {
         };
         let total = header_len + remaining_len;
         if buf.len() < total {
-            buf.reserve(total - buf.len());
+            // Room for the rest, but not all at once for a large announced size: memory
+            // follows the bytes that actually arrive.
+            buf.reserve((total - buf.len()).min(RESERVE_LIMIT));
             return Ok(None);
         }
         let mut frame = buf.split_to(total).freeze();

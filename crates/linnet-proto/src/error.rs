@@ -71,7 +71,7 @@ pub enum DecodeError {
     #[error("invalid topic name: {0}")]
     InvalidTopicName(TopicError),
     /// A PUBLISH has an empty topic name and no Topic Alias.
-    #[error("[MQTT-3.3.2-1] empty topic name without a topic alias")]
+    #[error("empty topic name without a topic alias (MQTT 5.0 3.3.2.1)")]
     EmptyTopicWithoutAlias,
     /// A SUBSCRIBE or UNSUBSCRIBE topic filter is not valid.
     #[error("invalid topic filter: {0}")]
@@ -86,7 +86,7 @@ pub enum DecodeError {
     #[error("[MQTT-3.8.3-5] reserved subscription option bits set: {0:#010b}")]
     SubscriptionOptionsReserved(u8),
     /// A subscription asks for QoS 3.
-    #[error("[MQTT-3.8.3-4] subscription with QoS 3")]
+    #[error("subscription with QoS 3 (MQTT 5.0 3.8.3.1)")]
     SubscriptionQoS3,
     /// No Local is set on a shared subscription.
     #[error("[MQTT-3.8.3-4] No Local set on a shared subscription")]
@@ -98,10 +98,10 @@ pub enum DecodeError {
     #[error("[MQTT-3.2.2-1] CONNACK reserved acknowledge flags set")]
     ConnAckReservedFlags,
     /// A property identifier is not defined by MQTT 5.0.
-    #[error("[MQTT-2.2.2-1] unknown property identifier {0:#04x}")]
+    #[error("unknown property identifier {0:#04x} (MQTT 5.0 2.2.2.2)")]
     UnknownProperty(u32),
     /// A property is defined but not allowed in this packet.
-    #[error("[MQTT-2.2.2-1] property {property} is not allowed in {context}")]
+    #[error("property {property} is not allowed in {context} (MQTT 5.0 2.2.2.2)")]
     PropertyNotAllowed {
         property: PropertyId,
         context: &'static str,
@@ -112,6 +112,9 @@ pub enum DecodeError {
     /// A property has a value the spec forbids (e.g. Receive Maximum 0).
     #[error("property {property} has invalid value {value}")]
     InvalidPropertyValue { property: PropertyId, value: u32 },
+    /// Authentication Data without an Authentication Method.
+    #[error("authentication data without an authentication method (MQTT 5.0 3.1.2.11.10)")]
+    AuthDataWithoutMethod,
     /// The property length disagrees with the properties it frames.
     #[error("property length runs past the end of the packet")]
     PropertyLength,
@@ -128,18 +131,29 @@ impl DecodeError {
             Self::UnsupportedProtocolLevel(_) | Self::InvalidProtocolName(_) => {
                 ReasonCode::UNSUPPORTED_PROTOCOL_VERSION
             }
-            Self::InvalidTopicName(_) | Self::EmptyTopicWithoutAlias => {
-                ReasonCode::TOPIC_NAME_INVALID
-            }
+            Self::InvalidTopicName(_) => ReasonCode::TOPIC_NAME_INVALID,
             Self::InvalidTopicFilter(_) => ReasonCode::TOPIC_FILTER_INVALID,
+            // "A Topic Alias value of 0 ... is a Protocol Error, the receiver uses DISCONNECT
+            // with Reason Code of 0x94 (Topic Alias invalid)" (MQTT 5.0 3.3.4).
+            Self::InvalidPropertyValue {
+                property: PropertyId::TopicAlias,
+                ..
+            } => ReasonCode::TOPIC_ALIAS_INVALID,
+            // Retain Handling 3 alone (bits 6-7 clear) is a Protocol Error, not a reserved bit
+            // (MQTT 5.0 3.8.3.1); reserved bits 6-7 stay Malformed [MQTT-3.8.3-5].
+            Self::SubscriptionOptionsReserved(byte) if *byte & 0b1100_0000 == 0 => {
+                ReasonCode::PROTOCOL_ERROR
+            }
             // Parsed, but carries data the protocol forbids (MQTT 5.0 4.13 "Protocol Error").
             Self::ZeroPacketId { .. }
+            | Self::EmptyTopicWithoutAlias // MQTT 5.0 3.3.2.1
             | Self::EmptySubscribe
             | Self::EmptyUnsubscribe
             | Self::NoLocalOnSharedSubscription
+            | Self::SubscriptionQoS3 // MQTT 5.0 3.8.3.1
             | Self::InvalidReasonCode { .. }
-            | Self::PropertyNotAllowed { .. }
             | Self::DuplicateProperty(_)
+            | Self::AuthDataWithoutMethod
             | Self::InvalidPropertyValue { .. }
             | Self::SubscriptionIdFromClient => ReasonCode::PROTOCOL_ERROR,
             // Cannot be parsed according to the spec (MQTT 5.0 4.13 "Malformed Packet").
@@ -158,9 +172,11 @@ impl DecodeError {
             | Self::PublishQoS3
             | Self::DupOnQoS0
             | Self::SubscriptionOptionsReserved(_)
-            | Self::SubscriptionQoS3
             | Self::ConnAckReservedFlags
             | Self::UnknownProperty(_)
+            // "An Identifier which is not valid for its packet type ... is a Malformed
+            // Packet" (MQTT 5.0 2.2.2.2).
+            | Self::PropertyNotAllowed { .. }
             | Self::PropertyLength => ReasonCode::MALFORMED_PACKET,
         }
     }
@@ -176,6 +192,9 @@ pub enum EncodeError {
     /// A string or binary field is longer than 65,535 bytes.
     #[error("{field} is {len} bytes, longer than 65535")]
     FieldTooLong { field: &'static str, len: usize },
+    /// A variable byte integer field is above 268,435,455.
+    #[error("{field} value {value} does not fit a variable byte integer")]
+    ValueTooLarge { field: &'static str, value: u32 },
     /// A QoS 1/2 PUBLISH has no packet identifier, or a QoS 0 one has one.
     #[error("PUBLISH QoS and packet identifier disagree")]
     PacketIdMismatch,

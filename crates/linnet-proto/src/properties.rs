@@ -13,7 +13,7 @@ use std::num::{NonZeroU16, NonZeroU32};
 use bytes::{BufMut, Bytes};
 use bytestring::ByteString;
 
-use crate::codec::{put_binary, put_varint, varint_len, Reader};
+use crate::codec::{put_binary, put_varint, varint_len, Reader, MAX_VARINT};
 use crate::error::{DecodeError, EncodeError};
 use crate::topic::TopicName;
 use crate::types::QoS;
@@ -313,7 +313,13 @@ impl PropSink for LenSink {
     fn u32(&mut self, _: PropertyId, _: u32) {
         self.len += 5;
     }
-    fn varint(&mut self, _: PropertyId, value: u32) {
+    fn varint(&mut self, id: PropertyId, value: u32) {
+        if value > MAX_VARINT && self.too_long.is_none() {
+            self.too_long = Some(EncodeError::ValueTooLarge {
+                field: id.name(),
+                value,
+            });
+        }
         self.len += 1 + varint_len(value);
     }
     fn bytes(&mut self, id: PropertyId, value: &[u8]) {
@@ -490,7 +496,7 @@ pub struct ConnectProperties {
     pub user_properties: Vec<UserProperty>,
     /// Enhanced authentication method.
     pub authentication_method: Option<ByteString>,
-    /// Enhanced authentication data; only with a method [MQTT-3.1.2-?].
+    /// Enhanced authentication data; only with a method.
     pub authentication_data: Option<Bytes>,
 }
 
@@ -628,7 +634,7 @@ impl PropertySet for WillProperties {
 pub struct ConnAckProperties {
     pub session_expiry_interval: Option<u32>,
     pub receive_maximum: Option<NonZeroU16>,
-    /// Absent means QoS 2 is supported.
+    /// Absent means QoS 2 is supported; `Some(ExactlyOnce)` is therefore not written.
     pub maximum_qos: Option<QoS>,
     pub retain_available: Option<bool>,
     pub maximum_packet_size: Option<NonZeroU32>,
@@ -695,7 +701,8 @@ impl PropertySet for ConnAckProperties {
             Id::ReceiveMaximum,
             self.receive_maximum.map(NonZeroU16::get),
         );
-        if let Some(qos) = self.maximum_qos {
+        // Only 0 or 1 may be sent; QoS 2 is what absence means.
+        if let Some(qos) = self.maximum_qos.filter(|q| *q != QoS::ExactlyOnce) {
             sink.byte(Id::MaximumQoS, qos as u8);
         }
         visit_flag(sink, Id::RetainAvailable, self.retain_available);

@@ -301,3 +301,64 @@ pub(crate) mod test_support {
         Ok(packet)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{assert_wire, decode};
+    use super::*;
+    use crate::reason::ReasonCode;
+
+    const VERSIONS: [ProtocolVersion; 3] = [
+        ProtocolVersion::V3_1,
+        ProtocolVersion::V3_1_1,
+        ProtocolVersion::V5,
+    ];
+
+    #[test]
+    fn mqtt_3_12_pingreq_and_3_13_pingresp() {
+        for version in VERSIONS {
+            assert_wire(&Packet::PingReq, version, &[0xC0, 0x00]);
+            assert_wire(&Packet::PingResp, version, &[0xD0, 0x00]);
+        }
+    }
+
+    #[test]
+    fn ping_with_a_body_is_malformed() {
+        for (first, packet) in [(0xC0, PacketType::PingReq), (0xD0, PacketType::PingResp)] {
+            let error = DecodeError::TrailingBytes { packet, extra: 1 };
+            for version in VERSIONS {
+                assert_eq!(decode(version, &[first, 0x01, 0x00]), Err(error.clone()));
+            }
+            assert_eq!(error.reason_code(), ReasonCode::MALFORMED_PACKET);
+        }
+    }
+
+    #[test]
+    fn mqtt_2_1_3_1_reserved_header_flags_on_ping() {
+        for (first, packet) in [(0xC1, PacketType::PingReq), (0xD8, PacketType::PingResp)] {
+            let error = DecodeError::InvalidHeaderFlags {
+                packet,
+                flags: first & 0x0F,
+            };
+            assert_eq!(
+                decode(ProtocolVersion::V5, &[first, 0x00]),
+                Err(error.clone())
+            );
+            assert_eq!(error.reason_code(), ReasonCode::MALFORMED_PACKET);
+        }
+    }
+
+    #[test]
+    fn mqtt_2_1_2_packet_type_0_is_reserved() {
+        for version in VERSIONS {
+            assert_eq!(
+                decode(version, &[0x00, 0x00]),
+                Err(DecodeError::ReservedPacketType(0))
+            );
+        }
+        assert_eq!(
+            DecodeError::ReservedPacketType(0).reason_code(),
+            ReasonCode::MALFORMED_PACKET
+        );
+    }
+}

@@ -158,3 +158,526 @@ impl Publish {
         Ok(1 + varint_len(remaining as u32) + remaining)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::{NonZeroU16, NonZeroU32};
+
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::packet::test_support::{self, assert_wire};
+    use crate::packet::Packet;
+    use crate::properties::PropertyId;
+    use crate::reason::ReasonCode;
+    use crate::topic::{TopicError, TopicName};
+
+    /// [`test_support::decode`], after checking that a one-byte remaining length in `wire`
+    /// matches its body, so that no rejection below comes from a miscounted vector.
+    fn decode(version: ProtocolVersion, wire: &[u8]) -> Result<Packet, DecodeError> {
+        if wire[1] < 0x80 {
+            assert_eq!(usize::from(wire[1]), wire.len() - 2, "test vector length");
+        }
+        test_support::decode(version, wire)
+    }
+
+    fn id(n: u16) -> Option<PacketId> {
+        Some(PacketId::new(n).unwrap())
+    }
+
+    /// Decodes `wire` as `version`, expects `error` and checks its v5 reason code.
+    fn assert_rejected(
+        version: ProtocolVersion,
+        wire: &[u8],
+        error: DecodeError,
+        reason: ReasonCode,
+    ) {
+        assert_eq!(decode(version, wire), Err(error.clone()));
+        assert_eq!(error.reason_code(), reason, "{error}");
+    }
+
+    /// A v5 QoS 0 PUBLISH to "t" with `properties` and no payload.
+    fn v5_publish(properties: &[u8]) -> Vec<u8> {
+        let mut wire = vec![0x30, 4 + properties.len() as u8, 0x00, 0x01, b't'];
+        wire.push(properties.len() as u8);
+        wire.extend_from_slice(properties);
+        wire
+    }
+
+    #[test]
+    fn mqtt_3_3_qos0_in_v3() {
+        let publish = Publish::new("a/b", "hi");
+        #[rustfmt::skip]
+        let wire = [
+            0x30, 0x07,                      // PUBLISH QoS 0, remaining length 7
+            0x00, 0x03, b'a', b'/', b'b',    // topic "a/b"
+            b'h', b'i',                      // payload
+        ];
+        assert_wire(&publish.clone().into(), ProtocolVersion::V3_1_1, &wire);
+        assert_wire(&publish.into(), ProtocolVersion::V3_1, &wire);
+    }
+
+    #[test]
+    fn mqtt_3_3_qos0_with_empty_payload() {
+        // PUBLISH QoS 0, remaining length 5, topic "a/b", no payload.
+        let wire = [0x30, 0x05, 0x00, 0x03, b'a', b'/', b'b'];
+        assert_wire(
+            &Publish::new("a/b", Bytes::new()).into(),
+            ProtocolVersion::V3_1_1,
+            &wire,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_3_1_qos1_retained() {
+        let publish = Publish::new("a/b", "hi")
+            .with_qos(QoS::AtLeastOnce, id(10))
+            .with_retain(true);
+        #[rustfmt::skip]
+        let wire = [
+            0x33, 0x09,                      // PUBLISH QoS 1 + RETAIN, remaining length 9
+            0x00, 0x03, b'a', b'/', b'b',    // topic
+            0x00, 0x0A,                      // packet id 10
+            b'h', b'i',                      // payload
+        ];
+        assert_wire(&publish.clone().into(), ProtocolVersion::V3_1_1, &wire);
+        assert_wire(&publish.into(), ProtocolVersion::V3_1, &wire);
+    }
+
+    #[test]
+    fn mqtt_3_3_1_1_qos2_duplicate() {
+        let publish = Publish {
+            dup: true,
+            ..Publish::new("a/b", "hi").with_qos(QoS::ExactlyOnce, id(0x1234))
+        };
+        #[rustfmt::skip]
+        let wire = [
+            0x3C, 0x09,                      // PUBLISH DUP + QoS 2, remaining length 9
+            0x00, 0x03, b'a', b'/', b'b',    // topic
+            0x12, 0x34,                      // packet id 0x1234
+            b'h', b'i',                      // payload
+        ];
+        assert_wire(&publish.into(), ProtocolVersion::V3_1_1, &wire);
+    }
+
+    #[test]
+    fn mqtt_3_3_2_3_v5_qos0_without_properties() {
+        #[rustfmt::skip]
+        let wire = [
+            0x30, 0x08,                      // PUBLISH QoS 0, remaining length 8
+            0x00, 0x03, b'a', b'/', b'b',    // topic
+            0x00,                            // property length 0
+            b'h', b'i',                      // payload
+        ];
+        assert_wire(
+            &Publish::new("a/b", "hi").into(),
+            ProtocolVersion::V5,
+            &wire,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_3_2_3_v5_qos1_with_every_property() {
+        let publish = Publish {
+            properties: PublishProperties {
+                payload_format_indicator: Some(true),
+                message_expiry_interval: Some(30),
+                topic_alias: NonZeroU16::new(5),
+                response_topic: Some(TopicName::new("r/t").unwrap()),
+                correlation_data: Some(Bytes::from_static(&[1, 2, 3])),
+                // Order kept as sent, even when not sorted [MQTT-3.3.2-18].
+                user_properties: vec![("z".into(), "1".into()), ("a".into(), "2".into())],
+                // One per matching subscription; 200 takes a two-byte varint.
+                subscription_identifiers: vec![
+                    NonZeroU32::new(1).unwrap(),
+                    NonZeroU32::new(200).unwrap(),
+                ],
+                content_type: Some("json".into()),
+            },
+            ..Publish::new("t", "{}").with_qos(QoS::AtLeastOnce, id(1))
+        };
+        #[rustfmt::skip]
+        let wire = [
+            0x32, 0x38,                                // PUBLISH QoS 1, remaining length 56
+            0x00, 0x01, b't',                          // topic "t"
+            0x00, 0x01,                                // packet id 1
+            0x30,                                      // property length 48
+            0x01, 0x01,                                //   payload format indicator 1
+            0x02, 0x00, 0x00, 0x00, 0x1E,              //   message expiry 30
+            0x23, 0x00, 0x05,                          //   topic alias 5
+            0x08, 0x00, 0x03, b'r', b'/', b't',        //   response topic "r/t"
+            0x09, 0x00, 0x03, 0x01, 0x02, 0x03,        //   correlation data
+            0x26, 0x00, 0x01, b'z', 0x00, 0x01, b'1',  //   user property z=1
+            0x26, 0x00, 0x01, b'a', 0x00, 0x01, b'2',  //   user property a=2
+            0x0B, 0x01,                                //   subscription identifier 1
+            0x0B, 0xC8, 0x01,                          //   subscription identifier 200
+            0x03, 0x00, 0x04, b'j', b's', b'o', b'n',  //   content type "json"
+            b'{', b'}',                                // payload
+        ];
+        assert_wire(&publish.into(), ProtocolVersion::V5, &wire);
+    }
+
+    #[test]
+    fn mqtt_3_3_2_3_4_topic_alias_with_empty_topic() {
+        let mut publish = Publish::new("", "p");
+        publish.properties.topic_alias = NonZeroU16::new(7);
+        #[rustfmt::skip]
+        let wire = [
+            0x30, 0x07,               // PUBLISH QoS 0, remaining length 7
+            0x00, 0x00,               // empty topic name
+            0x03, 0x23, 0x00, 0x07,   // properties: topic alias 7
+            b'p',                     // payload
+        ];
+        assert_wire(&publish.into(), ProtocolVersion::V5, &wire);
+    }
+
+    #[test]
+    fn v5_properties_are_not_written_for_v3() {
+        let mut publish = Publish::new("t", "x");
+        publish.properties.message_expiry_interval = Some(9);
+        let mut buf = BytesMut::new();
+        Packet::from(publish)
+            .encode(ProtocolVersion::V3_1_1, &mut buf)
+            .unwrap();
+        assert_eq!(&buf[..], [0x30, 0x04, 0x00, 0x01, b't', b'x']);
+    }
+
+    #[test]
+    fn long_payload_uses_a_two_byte_remaining_length() {
+        let publish = Publish::new("t", vec![0x55; 200]);
+        let mut buf = BytesMut::new();
+        let written = Packet::from(publish.clone())
+            .encode(ProtocolVersion::V3_1_1, &mut buf)
+            .unwrap();
+        // Remaining length 3 + 200 = 203 = 0xCB 0x01.
+        assert_eq!(&buf[..5], [0x30, 0xCB, 0x01, 0x00, 0x01]);
+        assert_eq!(written, 206);
+        assert_eq!(
+            decode(ProtocolVersion::V3_1_1, &buf).unwrap(),
+            Packet::Publish(publish)
+        );
+    }
+
+    #[test]
+    fn fan_out_encode_matches_packet_encode() {
+        let publish = Publish::new("a/b", "hi").with_qos(QoS::ExactlyOnce, id(3));
+        for version in [
+            ProtocolVersion::V3_1,
+            ProtocolVersion::V3_1_1,
+            ProtocolVersion::V5,
+        ] {
+            let (mut direct, mut wrapped) = (BytesMut::new(), BytesMut::new());
+            let n = publish.encode(version, &mut direct).unwrap();
+            let m = Packet::from(publish.clone())
+                .encode(version, &mut wrapped)
+                .unwrap();
+            assert_eq!(direct, wrapped);
+            assert_eq!((n, m), (direct.len(), direct.len()));
+        }
+    }
+
+    #[test]
+    fn mqtt_3_3_1_4_publish_qos_3_is_malformed() {
+        #[rustfmt::skip]
+        let wire = [0x36, 0x07, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x01];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::PublishQoS3,
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_3_1_2_dup_on_qos0() {
+        let wire = [0x38, 0x05, 0x00, 0x03, b'a', b'/', b'b'];
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &wire,
+            DecodeError::DupOnQoS0,
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn mqtt_2_2_1_3_zero_packet_id_rejected() {
+        // QoS 1 with packet id 0.
+        let wire = [0x32, 0x07, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x00];
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &wire,
+            DecodeError::ZeroPacketId {
+                packet: PacketType::Publish,
+            },
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_3_2_2_wildcard_in_topic_name() {
+        for wildcard in [b'+', b'#'] {
+            let wire = [0x30, 0x05, 0x00, 0x03, b'a', b'/', wildcard];
+            assert_rejected(
+                ProtocolVersion::V3_1_1,
+                &wire,
+                DecodeError::InvalidTopicName(TopicError::WildcardInName),
+                ReasonCode::TOPIC_NAME_INVALID,
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_3_3_2_1_empty_topic_without_alias() {
+        // v3: no topic alias exists, so an empty topic is always refused.
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0x30, 0x02, 0x00, 0x00],
+            DecodeError::EmptyTopicWithoutAlias,
+            ReasonCode::PROTOCOL_ERROR,
+        );
+        // v5: "It is a Protocol Error if the Topic Name is zero length and there is no
+        // Topic Alias" (3.3.2.1).
+        assert_rejected(
+            ProtocolVersion::V5,
+            &[0x30, 0x03, 0x00, 0x00, 0x00],
+            DecodeError::EmptyTopicWithoutAlias,
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_3_2_8_topic_alias_zero_is_topic_alias_invalid() {
+        assert_rejected(
+            ProtocolVersion::V5,
+            &v5_publish(&[0x23, 0x00, 0x00]),
+            DecodeError::InvalidPropertyValue {
+                property: PropertyId::TopicAlias,
+                value: 0,
+            },
+            ReasonCode::TOPIC_ALIAS_INVALID,
+        );
+    }
+
+    #[test]
+    fn duplicate_topic_alias_is_a_protocol_error() {
+        #[rustfmt::skip]
+        let wire = v5_publish(&[
+            0x23, 0x00, 0x01,  // topic alias 1
+            0x23, 0x00, 0x02,  // topic alias 2
+        ]);
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::DuplicateProperty(PropertyId::TopicAlias),
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn every_single_valued_publish_property_may_appear_once() {
+        let cases: [(PropertyId, &[u8]); 6] = [
+            (PropertyId::PayloadFormatIndicator, &[0x01, 0x00]),
+            (PropertyId::MessageExpiryInterval, &[0x02, 0, 0, 0, 1]),
+            (PropertyId::ContentType, &[0x03, 0x00, 0x00]),
+            (PropertyId::ResponseTopic, &[0x08, 0x00, 0x01, b'r']),
+            (PropertyId::CorrelationData, &[0x09, 0x00, 0x00]),
+            (PropertyId::TopicAlias, &[0x23, 0x00, 0x09]),
+        ];
+        for (property, bytes) in cases {
+            let once = v5_publish(bytes);
+            assert!(decode(ProtocolVersion::V5, &once).is_ok(), "{property}");
+            let twice = v5_publish(&[bytes, bytes].concat());
+            assert_eq!(
+                decode(ProtocolVersion::V5, &twice),
+                Err(DecodeError::DuplicateProperty(property))
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_user_properties_are_allowed_and_kept_in_order() {
+        #[rustfmt::skip]
+        let wire = v5_publish(&[
+            0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'2',  // user property k=2
+            0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'1',  // user property k=1
+            0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'2',  // user property k=2 again
+        ]);
+        let Packet::Publish(publish) = decode(ProtocolVersion::V5, &wire).unwrap() else {
+            panic!("not a PUBLISH");
+        };
+        let values: Vec<&str> = publish
+            .properties
+            .user_properties
+            .iter()
+            .map(|(_, v)| &**v)
+            .collect();
+        assert_eq!(values, ["2", "1", "2"]);
+    }
+
+    #[test]
+    fn mqtt_3_3_2_3_2_payload_format_indicator_2_is_rejected() {
+        assert_rejected(
+            ProtocolVersion::V5,
+            &v5_publish(&[0x01, 0x02]),
+            DecodeError::InvalidPropertyValue {
+                property: PropertyId::PayloadFormatIndicator,
+                value: 2,
+            },
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_3_2_3_8_subscription_identifier_zero_is_a_protocol_error() {
+        assert_rejected(
+            ProtocolVersion::V5,
+            &v5_publish(&[0x0B, 0x00]),
+            DecodeError::InvalidPropertyValue {
+                property: PropertyId::SubscriptionIdentifier,
+                value: 0,
+            },
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_3_2_14_response_topic_with_wildcard_rejected() {
+        assert_rejected(
+            ProtocolVersion::V5,
+            &v5_publish(&[0x08, 0x00, 0x01, b'#']),
+            DecodeError::InvalidTopicName(TopicError::WildcardInName),
+            ReasonCode::TOPIC_NAME_INVALID,
+        );
+    }
+
+    #[test]
+    fn mqtt_2_2_2_2_property_not_allowed_in_publish() {
+        // Session Expiry Interval is a CONNECT/CONNACK/DISCONNECT property.
+        assert_rejected(
+            ProtocolVersion::V5,
+            &v5_publish(&[0x11, 0x00, 0x00, 0x00, 0x00]),
+            DecodeError::PropertyNotAllowed {
+                property: PropertyId::SessionExpiryInterval,
+                context: "PUBLISH",
+            },
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn property_length_past_the_packet_is_malformed() {
+        // Property length 5 with one byte left.
+        let wire = [0x30, 0x05, 0x00, 0x01, b't', 0x05, 0x01];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::PropertyLength,
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn truncated_publish_is_malformed() {
+        let truncated = DecodeError::Truncated {
+            packet: PacketType::Publish,
+        };
+        // QoS 1 whose remaining length ends before the packet id.
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0x32, 0x05, 0x00, 0x03, b'a', b'/', b'b'],
+            truncated.clone(),
+            ReasonCode::MALFORMED_PACKET,
+        );
+        // A topic length of 5 with one byte of topic.
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0x30, 0x03, 0x00, 0x05, b'a'],
+            truncated.clone(),
+            ReasonCode::MALFORMED_PACKET,
+        );
+        // v5 without the property length.
+        assert_rejected(
+            ProtocolVersion::V5,
+            &[0x30, 0x03, 0x00, 0x01, b't'],
+            truncated,
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn encode_refuses_qos_and_packet_id_mismatch() {
+        let cases = [
+            Publish::new("t", "x").with_qos(QoS::AtLeastOnce, None),
+            Publish::new("t", "x").with_qos(QoS::ExactlyOnce, None),
+            Publish::new("t", "x").with_qos(QoS::AtMostOnce, id(1)),
+        ];
+        for publish in cases {
+            let mut buf = BytesMut::new();
+            assert_eq!(
+                publish.encode(ProtocolVersion::V3_1_1, &mut buf),
+                Err(EncodeError::PacketIdMismatch)
+            );
+            let packet = Packet::from(publish);
+            assert_eq!(
+                packet.encode(ProtocolVersion::V5, &mut buf),
+                Err(EncodeError::PacketIdMismatch)
+            );
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn encode_refuses_a_topic_longer_than_65535_bytes() {
+        let publish = Publish::new("t".repeat(65_536), "x");
+        let error = EncodeError::FieldTooLong {
+            field: "topic name",
+            len: 65_536,
+        };
+        let mut buf = BytesMut::new();
+        assert_eq!(
+            Packet::from(publish.clone()).encode(ProtocolVersion::V3_1_1, &mut buf),
+            Err(error.clone())
+        );
+        assert_eq!(publish.encode(ProtocolVersion::V5, &mut buf), Err(error));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn encode_refuses_a_property_longer_than_65535_bytes() {
+        let mut publish = Publish::new("t", "x");
+        publish.properties.correlation_data = Some(Bytes::from(vec![0; 65_536]));
+        assert_eq!(
+            publish.encode(ProtocolVersion::V5, &mut BytesMut::new()),
+            Err(EncodeError::FieldTooLong {
+                field: "Correlation Data",
+                len: 65_536
+            })
+        );
+        // v3 does not write properties, so it does not measure them either.
+        assert!(publish
+            .encode(ProtocolVersion::V3_1_1, &mut BytesMut::new())
+            .is_ok());
+    }
+
+    #[test]
+    fn mqtt_3_1_2_24_encode_within_refuses_a_too_large_packet() {
+        // 0x30 0x07 + 7 bytes: 9 in all.
+        let packet = Packet::from(Publish::new("a/b", "hi"));
+        let mut buf = BytesMut::new();
+        assert_eq!(
+            packet.encode_within(ProtocolVersion::V3_1_1, 8, &mut buf),
+            Err(EncodeError::PacketTooLarge { size: 9, max: 8 })
+        );
+        assert!(buf.is_empty(), "nothing may be written");
+        assert_eq!(
+            packet.encode_within(ProtocolVersion::V3_1_1, 9, &mut buf),
+            Ok(9)
+        );
+        assert_eq!(buf.len(), 9);
+        // The same packet is one byte larger in v5 (property length).
+        assert_eq!(
+            packet.encode_within(ProtocolVersion::V5, 9, &mut BytesMut::new()),
+            Err(EncodeError::PacketTooLarge { size: 10, max: 9 })
+        );
+    }
+}

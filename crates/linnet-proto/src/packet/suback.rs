@@ -85,3 +85,215 @@ impl SubAck {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::packet::test_support::{self, assert_wire};
+    use crate::packet::Packet;
+    use crate::properties::PropertyId;
+
+    /// [`test_support::decode`], after checking that a one-byte remaining length in `wire`
+    /// matches its body, so that no rejection below comes from a miscounted vector.
+    fn decode(version: ProtocolVersion, wire: &[u8]) -> Result<Packet, DecodeError> {
+        if wire[1] < 0x80 {
+            assert_eq!(usize::from(wire[1]), wire.len() - 2, "test vector length");
+        }
+        test_support::decode(version, wire)
+    }
+
+    fn assert_rejected(
+        version: ProtocolVersion,
+        wire: &[u8],
+        error: DecodeError,
+        reason: ReasonCode,
+    ) {
+        assert_eq!(decode(version, wire), Err(error.clone()));
+        assert_eq!(error.reason_code(), reason, "{error}");
+    }
+
+    fn id(n: u16) -> PacketId {
+        PacketId::new(n).unwrap()
+    }
+
+    #[test]
+    fn mqtt_3_9_3_v3_granted_qos_and_failure() {
+        let suback = SubAck::new(
+            id(10),
+            vec![
+                ReasonCode::GRANTED_QOS_0,
+                ReasonCode::GRANTED_QOS_1,
+                ReasonCode::GRANTED_QOS_2,
+                ReasonCode::UNSPECIFIED_ERROR,
+            ],
+        );
+        // SUBACK, remaining length 6, packet id 10, return codes 0, 1, 2, 0x80 (failure).
+        let wire = [0x90, 0x06, 0x00, 0x0A, 0x00, 0x01, 0x02, 0x80];
+        assert_wire(&suback.clone().into(), ProtocolVersion::V3_1_1, &wire);
+        assert_wire(&suback.into(), ProtocolVersion::V3_1, &wire);
+    }
+
+    #[test]
+    fn v5_failure_codes_are_written_as_0x80_for_v3() {
+        let suback = SubAck::new(
+            id(10),
+            vec![
+                ReasonCode::GRANTED_QOS_2,
+                ReasonCode::NOT_AUTHORIZED,
+                ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+            ],
+        );
+        let mut buf = BytesMut::new();
+        Packet::from(suback)
+            .encode(ProtocolVersion::V3_1_1, &mut buf)
+            .unwrap();
+        assert_eq!(&buf[..], [0x90, 0x05, 0x00, 0x0A, 0x02, 0x80, 0x80]);
+    }
+
+    #[test]
+    fn mqtt_3_9_3_v5_reason_codes_without_properties() {
+        let suback = SubAck::new(
+            id(10),
+            vec![ReasonCode::GRANTED_QOS_2, ReasonCode::TOPIC_FILTER_INVALID],
+        );
+        // SUBACK, remaining length 5, packet id 10, property length 0, codes 0x02 0x8F.
+        let wire = [0x90, 0x05, 0x00, 0x0A, 0x00, 0x02, 0x8F];
+        assert_wire(&suback.into(), ProtocolVersion::V5, &wire);
+    }
+
+    #[test]
+    fn mqtt_3_9_2_1_v5_with_properties() {
+        let mut suback = SubAck::new(
+            id(1),
+            vec![
+                ReasonCode::GRANTED_QOS_0,
+                ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+            ],
+        );
+        suback.properties.reason_string = Some("r".into());
+        suback.properties.user_properties = vec![("a".into(), "b".into())];
+        #[rustfmt::skip]
+        let wire = [
+            0x90, 0x10,                                // SUBACK, remaining length 16
+            0x00, 0x01,                                // packet id 1
+            0x0B,                                      // property length 11
+            0x1F, 0x00, 0x01, b'r',                    //   reason string "r"
+            0x26, 0x00, 0x01, b'a', 0x00, 0x01, b'b',  //   user property a=b
+            0x00, 0xA2,                                // granted QoS 0, wildcards not supported
+        ];
+        assert_wire(&suback.into(), ProtocolVersion::V5, &wire);
+    }
+
+    #[test]
+    fn mqtt_3_9_3_v3_return_code_outside_0_1_2_0x80() {
+        for code in [0x03, 0x81, 0x87] {
+            assert_rejected(
+                ProtocolVersion::V3_1_1,
+                &[0x90, 0x03, 0x00, 0x01, code],
+                DecodeError::InvalidReasonCode {
+                    packet: PacketType::SubAck,
+                    code,
+                },
+                ReasonCode::PROTOCOL_ERROR,
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_3_9_3_v5_reason_code_not_listed_for_suback() {
+        // 0x11 is UNSUBACK's, 0x10 PUBACK's, 0x03 undefined.
+        for code in [0x03, 0x10, 0x11, 0x81] {
+            assert_rejected(
+                ProtocolVersion::V5,
+                &[0x90, 0x04, 0x00, 0x01, 0x00, code],
+                DecodeError::InvalidReasonCode {
+                    packet: PacketType::SubAck,
+                    code,
+                },
+                ReasonCode::PROTOCOL_ERROR,
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_2_2_1_zero_packet_id_rejected() {
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0x90, 0x03, 0x00, 0x00, 0x00],
+            DecodeError::ZeroPacketId {
+                packet: PacketType::SubAck,
+            },
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_2_1_3_1_reserved_header_flags() {
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0x92, 0x03, 0x00, 0x01, 0x00],
+            DecodeError::InvalidHeaderFlags {
+                packet: PacketType::SubAck,
+                flags: 0x2,
+            },
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn mqtt_2_2_2_2_property_not_allowed_in_suback() {
+        #[rustfmt::skip]
+        let wire = [
+            0x90, 0x09, 0x00, 0x01,
+            0x05, 0x11, 0x00, 0x00, 0x00, 0x00,        // session expiry interval
+            0x00,
+        ];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::PropertyNotAllowed {
+                property: PropertyId::SessionExpiryInterval,
+                context: "SUBACK",
+            },
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn duplicate_reason_string_is_a_protocol_error() {
+        #[rustfmt::skip]
+        let wire = [
+            0x90, 0x0C, 0x00, 0x01,
+            0x08, 0x1F, 0x00, 0x01, b'a', 0x1F, 0x00, 0x01, b'b',
+            0x00,
+        ];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::DuplicateProperty(PropertyId::ReasonString),
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn truncated_suback_is_malformed() {
+        let truncated = DecodeError::Truncated {
+            packet: PacketType::SubAck,
+        };
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0x90, 0x01, 0x00],
+            truncated.clone(),
+            ReasonCode::MALFORMED_PACKET,
+        );
+        // v5: the property length is missing.
+        assert_rejected(
+            ProtocolVersion::V5,
+            &[0x90, 0x02, 0x00, 0x01],
+            truncated,
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+}

@@ -154,3 +154,363 @@ impl Subscribe {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::packet::test_support::{self, assert_wire};
+    use crate::packet::Packet;
+    use crate::properties::PropertyId;
+    use crate::reason::ReasonCode;
+    use crate::topic::TopicError;
+
+    /// [`test_support::decode`], after checking that a one-byte remaining length in `wire`
+    /// matches its body, so that no rejection below comes from a miscounted vector.
+    fn decode(version: ProtocolVersion, wire: &[u8]) -> Result<Packet, DecodeError> {
+        if wire[1] < 0x80 {
+            assert_eq!(usize::from(wire[1]), wire.len() - 2, "test vector length");
+        }
+        test_support::decode(version, wire)
+    }
+
+    fn id(n: u16) -> PacketId {
+        PacketId::new(n).unwrap()
+    }
+
+    fn subscription(filter: &str, options: SubscriptionOptions) -> Subscription {
+        Subscription {
+            filter: TopicFilter::new(filter).unwrap(),
+            options,
+        }
+    }
+
+    fn assert_rejected(
+        version: ProtocolVersion,
+        wire: &[u8],
+        error: DecodeError,
+        reason: ReasonCode,
+    ) {
+        assert_eq!(decode(version, wire), Err(error.clone()));
+        assert_eq!(error.reason_code(), reason, "{error}");
+    }
+
+    /// A v5 SUBSCRIBE, packet id 1, no properties, one filter "a/b" with `options`.
+    fn v5_subscribe(options: u8) -> [u8; 11] {
+        [
+            0x82, 0x09, 0x00, 0x01, 0x00, 0x00, 0x03, b'a', b'/', b'b', options,
+        ]
+    }
+
+    #[test]
+    fn mqtt_3_8_v3_subscribe_with_several_filters() {
+        let subscribe = Subscribe {
+            packet_id: id(10),
+            subscriptions: vec![
+                subscription("a/b", SubscriptionOptions::qos(QoS::AtLeastOnce)),
+                subscription("c/#", SubscriptionOptions::qos(QoS::ExactlyOnce)),
+                subscription("+", SubscriptionOptions::qos(QoS::AtMostOnce)),
+            ],
+            properties: SubscribeProperties::default(),
+        };
+        #[rustfmt::skip]
+        let wire = [
+            0x82, 0x12,                            // SUBSCRIBE (flags 0010), remaining length 18
+            0x00, 0x0A,                            // packet id 10
+            0x00, 0x03, b'a', b'/', b'b', 0x01,    // "a/b" QoS 1
+            0x00, 0x03, b'c', b'/', b'#', 0x02,    // "c/#" QoS 2
+            0x00, 0x01, b'+', 0x00,                // "+" QoS 0
+        ];
+        assert_wire(&subscribe.clone().into(), ProtocolVersion::V3_1_1, &wire);
+        assert_wire(&subscribe.into(), ProtocolVersion::V3_1, &wire);
+    }
+
+    #[test]
+    fn mqtt_3_8_3_1_v5_subscribe_with_options_and_properties() {
+        let subscribe = Subscribe {
+            packet_id: id(1),
+            subscriptions: vec![
+                subscription(
+                    "a/+",
+                    SubscriptionOptions {
+                        qos: QoS::AtLeastOnce,
+                        no_local: true,
+                        retain_as_published: true,
+                        retain_handling: RetainHandling::DoNotSend,
+                    },
+                ),
+                subscription(
+                    "$share/g/x",
+                    SubscriptionOptions {
+                        retain_handling: RetainHandling::SendIfNew,
+                        ..SubscriptionOptions::default()
+                    },
+                ),
+                subscription("y", SubscriptionOptions::qos(QoS::ExactlyOnce)),
+            ],
+            properties: SubscribeProperties {
+                subscription_identifier: NonZeroU32::new(300),
+                user_properties: vec![("k".into(), "v".into())],
+            },
+        };
+        #[rustfmt::skip]
+        let wire = [
+            0x82, 0x24,                                // SUBSCRIBE, remaining length 36
+            0x00, 0x01,                                // packet id 1
+            0x0A,                                      // property length 10
+            0x0B, 0xAC, 0x02,                          //   subscription identifier 300
+            0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v',  //   user property k=v
+            0x00, 0x03, b'a', b'/', b'+',              // "a/+"
+            0x2D,                                      //   RH 2, RAP, NL, QoS 1
+            0x00, 0x0A, b'$', b's', b'h', b'a', b'r', b'e', b'/', b'g', b'/', b'x',
+            0x10,                                      //   RH 1, QoS 0
+            0x00, 0x01, b'y',                          // "y"
+            0x02,                                      //   QoS 2
+        ];
+        assert_wire(&subscribe.into(), ProtocolVersion::V5, &wire);
+    }
+
+    #[test]
+    fn v5_options_are_not_written_for_v3() {
+        let subscribe = Subscribe {
+            packet_id: id(2),
+            subscriptions: vec![subscription(
+                "t",
+                SubscriptionOptions {
+                    qos: QoS::AtLeastOnce,
+                    no_local: true,
+                    retain_as_published: true,
+                    retain_handling: RetainHandling::DoNotSend,
+                },
+            )],
+            properties: SubscribeProperties {
+                subscription_identifier: NonZeroU32::new(1),
+                user_properties: Vec::new(),
+            },
+        };
+        let mut buf = BytesMut::new();
+        Packet::from(subscribe)
+            .encode(ProtocolVersion::V3_1_1, &mut buf)
+            .unwrap();
+        assert_eq!(&buf[..], [0x82, 0x06, 0x00, 0x02, 0x00, 0x01, b't', 0x01]);
+    }
+
+    #[test]
+    fn mqtt_2_1_3_1_reserved_header_flags() {
+        for first in [0x80, 0x83, 0x8A] {
+            let mut wire = v5_subscribe(0x00);
+            wire[0] = first;
+            assert_rejected(
+                ProtocolVersion::V5,
+                &wire,
+                DecodeError::InvalidHeaderFlags {
+                    packet: PacketType::Subscribe,
+                    flags: first & 0x0F,
+                },
+                ReasonCode::MALFORMED_PACKET,
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_3_8_3_2_empty_subscribe_rejected() {
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0x82, 0x02, 0x00, 0x01],
+            DecodeError::EmptySubscribe,
+            ReasonCode::PROTOCOL_ERROR,
+        );
+        assert_rejected(
+            ProtocolVersion::V5,
+            &[0x82, 0x03, 0x00, 0x01, 0x00],
+            DecodeError::EmptySubscribe,
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_2_2_1_3_zero_packet_id_rejected() {
+        let mut wire = v5_subscribe(0x00);
+        wire[3] = 0x00;
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::ZeroPacketId {
+                packet: PacketType::Subscribe,
+            },
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_8_3_5_reserved_subscription_option_bits() {
+        for options in [0x40, 0x80, 0xC1] {
+            assert_rejected(
+                ProtocolVersion::V5,
+                &v5_subscribe(options),
+                DecodeError::SubscriptionOptionsReserved(options),
+                ReasonCode::MALFORMED_PACKET,
+            );
+        }
+        // Reserved bits together with Retain Handling 3 are still malformed.
+        assert_eq!(
+            DecodeError::SubscriptionOptionsReserved(0x70).reason_code(),
+            ReasonCode::MALFORMED_PACKET
+        );
+    }
+
+    #[test]
+    fn mqtt_3_8_3_4_v311_options_above_qos_are_reserved() {
+        // In 3.1.1 bits 2-7 are reserved: the v5 option bits included.
+        let wire = [0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x04];
+        for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1] {
+            assert_eq!(
+                decode(version, &wire),
+                Err(DecodeError::SubscriptionOptionsReserved(0x04))
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_3_8_3_1_retain_handling_3_is_a_protocol_error() {
+        assert_rejected(
+            ProtocolVersion::V5,
+            &v5_subscribe(0x30),
+            DecodeError::SubscriptionOptionsReserved(0x30),
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_8_3_1_maximum_qos_3_is_a_protocol_error() {
+        assert_rejected(
+            ProtocolVersion::V5,
+            &v5_subscribe(0x03),
+            DecodeError::SubscriptionQoS3,
+            ReasonCode::PROTOCOL_ERROR,
+        );
+        assert_eq!(
+            decode(
+                ProtocolVersion::V3_1_1,
+                &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x03]
+            ),
+            Err(DecodeError::SubscriptionQoS3)
+        );
+    }
+
+    #[test]
+    fn mqtt_3_8_3_4_no_local_on_shared_subscription() {
+        #[rustfmt::skip]
+        let wire = [
+            0x82, 0x10, 0x00, 0x01, 0x00,
+            0x00, 0x0A, b'$', b's', b'h', b'a', b'r', b'e', b'/', b'g', b'/', b'x',
+            0x04,                                      // No Local
+        ];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::NoLocalOnSharedSubscription,
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_4_7_1_invalid_topic_filter() {
+        #[rustfmt::skip]
+        let wire = [
+            0x82, 0x0B, 0x00, 0x01, 0x00,
+            0x00, 0x05, b'a', b'/', b'#', b'/', b'b',  // '#' not last
+            0x00,
+        ];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::InvalidTopicFilter(TopicError::MultiLevelNotLast),
+            ReasonCode::TOPIC_FILTER_INVALID,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_8_2_1_2_subscription_identifier_zero_is_a_protocol_error() {
+        #[rustfmt::skip]
+        let wire = [
+            0x82, 0x09, 0x00, 0x01,
+            0x02, 0x0B, 0x00,                          // subscription identifier 0
+            0x00, 0x01, b't', 0x00,
+        ];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::InvalidPropertyValue {
+                property: PropertyId::SubscriptionIdentifier,
+                value: 0,
+            },
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_8_2_1_2_subscription_identifier_twice_is_a_protocol_error() {
+        #[rustfmt::skip]
+        let wire = [
+            0x82, 0x0B, 0x00, 0x01,
+            0x04, 0x0B, 0x01, 0x0B, 0x02,              // subscription identifiers 1 and 2
+            0x00, 0x01, b't', 0x00,
+        ];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::DuplicateProperty(PropertyId::SubscriptionIdentifier),
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_2_2_2_2_property_not_allowed_in_subscribe() {
+        #[rustfmt::skip]
+        let wire = [
+            0x82, 0x0C, 0x00, 0x01,
+            0x05, 0x1F, 0x00, 0x02, b'n', b'o',        // reason string
+            0x00, 0x01, b't', 0x00,
+        ];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::PropertyNotAllowed {
+                property: PropertyId::ReasonString,
+                context: "SUBSCRIBE",
+            },
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn filter_without_options_byte_is_truncated() {
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0x82, 0x05, 0x00, 0x01, 0x00, 0x01, b'a'],
+            DecodeError::Truncated {
+                packet: PacketType::Subscribe,
+            },
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn encode_refuses_a_subscribe_without_filters() {
+        let subscribe = Subscribe {
+            packet_id: id(1),
+            subscriptions: Vec::new(),
+            properties: SubscribeProperties::default(),
+        };
+        let mut buf = BytesMut::new();
+        assert_eq!(
+            Packet::from(subscribe).encode(ProtocolVersion::V5, &mut buf),
+            Err(EncodeError::NoTopicFilters(PacketType::Subscribe))
+        );
+        assert!(buf.is_empty());
+    }
+}

@@ -67,3 +67,167 @@ impl UnsubAck {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::packet::test_support::{self, assert_wire};
+    use crate::packet::Packet;
+    use crate::properties::PropertyId;
+
+    /// [`test_support::decode`], after checking that a one-byte remaining length in `wire`
+    /// matches its body, so that no rejection below comes from a miscounted vector.
+    fn decode(version: ProtocolVersion, wire: &[u8]) -> Result<Packet, DecodeError> {
+        if wire[1] < 0x80 {
+            assert_eq!(usize::from(wire[1]), wire.len() - 2, "test vector length");
+        }
+        test_support::decode(version, wire)
+    }
+
+    fn assert_rejected(
+        version: ProtocolVersion,
+        wire: &[u8],
+        error: DecodeError,
+        reason: ReasonCode,
+    ) {
+        assert_eq!(decode(version, wire), Err(error.clone()));
+        assert_eq!(error.reason_code(), reason, "{error}");
+    }
+
+    fn id(n: u16) -> PacketId {
+        PacketId::new(n).unwrap()
+    }
+
+    #[test]
+    fn mqtt_3_11_v3_unsuback_is_a_packet_id_only() {
+        // UNSUBACK, remaining length 2, packet id 5.
+        let wire = [0xB0, 0x02, 0x00, 0x05];
+        for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1] {
+            assert_wire(&UnsubAck::new(id(5), Vec::new()).into(), version, &wire);
+        }
+    }
+
+    #[test]
+    fn v5_fields_are_not_written_for_v3() {
+        let mut unsuback = UnsubAck::new(id(5), vec![ReasonCode::NO_SUBSCRIPTION_EXISTED]);
+        unsuback.properties.reason_string = Some("x".into());
+        let mut buf = BytesMut::new();
+        Packet::from(unsuback)
+            .encode(ProtocolVersion::V3_1_1, &mut buf)
+            .unwrap();
+        assert_eq!(&buf[..], [0xB0, 0x02, 0x00, 0x05]);
+    }
+
+    #[test]
+    fn mqtt_3_11_3_v5_reason_codes() {
+        let unsuback = UnsubAck::new(
+            id(5),
+            vec![ReasonCode::SUCCESS, ReasonCode::NO_SUBSCRIPTION_EXISTED],
+        );
+        // UNSUBACK, remaining length 5, packet id 5, property length 0, codes 0x00 0x11.
+        let wire = [0xB0, 0x05, 0x00, 0x05, 0x00, 0x00, 0x11];
+        assert_wire(&unsuback.into(), ProtocolVersion::V5, &wire);
+    }
+
+    #[test]
+    fn mqtt_3_11_2_1_v5_with_reason_string() {
+        let mut unsuback = UnsubAck::new(id(6), vec![ReasonCode::TOPIC_FILTER_INVALID]);
+        unsuback.properties.reason_string = Some("gone".into());
+        #[rustfmt::skip]
+        let wire = [
+            0xB0, 0x0B,                                // UNSUBACK, remaining length 11
+            0x00, 0x06,                                // packet id 6
+            0x07,                                      // property length 7
+            0x1F, 0x00, 0x04, b'g', b'o', b'n', b'e',  //   reason string "gone"
+            0x8F,                                      // topic filter invalid
+        ];
+        assert_wire(&unsuback.into(), ProtocolVersion::V5, &wire);
+    }
+
+    #[test]
+    fn v3_unsuback_with_extra_bytes_is_malformed() {
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0xB0, 0x03, 0x00, 0x05, 0x00],
+            DecodeError::TrailingBytes {
+                packet: PacketType::UnsubAck,
+                extra: 1,
+            },
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn mqtt_3_11_3_v5_reason_code_not_listed_for_unsuback() {
+        // Granted QoS 1 is SUBACK's, quota exceeded is not listed for UNSUBACK.
+        for code in [0x01, 0x97, 0x9E] {
+            assert_rejected(
+                ProtocolVersion::V5,
+                &[0xB0, 0x04, 0x00, 0x05, 0x00, code],
+                DecodeError::InvalidReasonCode {
+                    packet: PacketType::UnsubAck,
+                    code,
+                },
+                ReasonCode::PROTOCOL_ERROR,
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_2_2_1_zero_packet_id_rejected() {
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0xB0, 0x02, 0x00, 0x00],
+            DecodeError::ZeroPacketId {
+                packet: PacketType::UnsubAck,
+            },
+            ReasonCode::PROTOCOL_ERROR,
+        );
+    }
+
+    #[test]
+    fn mqtt_2_1_3_1_reserved_header_flags() {
+        assert_rejected(
+            ProtocolVersion::V3_1_1,
+            &[0xB2, 0x02, 0x00, 0x05],
+            DecodeError::InvalidHeaderFlags {
+                packet: PacketType::UnsubAck,
+                flags: 0x2,
+            },
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn mqtt_2_2_2_2_property_not_allowed_in_unsuback() {
+        #[rustfmt::skip]
+        let wire = [
+            0xB0, 0x06, 0x00, 0x05,
+            0x02, 0x0B, 0x01,                          // subscription identifier 1
+            0x00,
+        ];
+        assert_rejected(
+            ProtocolVersion::V5,
+            &wire,
+            DecodeError::PropertyNotAllowed {
+                property: PropertyId::SubscriptionIdentifier,
+                context: "UNSUBACK",
+            },
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+
+    #[test]
+    fn v5_unsuback_without_property_length_is_truncated() {
+        assert_rejected(
+            ProtocolVersion::V5,
+            &[0xB0, 0x02, 0x00, 0x05],
+            DecodeError::Truncated {
+                packet: PacketType::UnsubAck,
+            },
+            ReasonCode::MALFORMED_PACKET,
+        );
+    }
+}

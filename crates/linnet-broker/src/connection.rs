@@ -1,0 +1,1103 @@
+//! One client connection, from the first byte to the close, as an explicit state machine:
+//! `AwaitingConnect` (CONNECT within the timeout, validated, answered with CONNACK), then
+//! `Connected` (a loop that reads batches of packets, handles each synchronously and writes
+//! everything pending in one call), then `Closing` (will message, session expiry). Packet
+//! handlers never `.await` and never hold a lock across one.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU16;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+use linnet_proto::{
+    codec::read_varint, ConnAck, ConnAckProperties, Connect, DecodeError, Decoder, Disconnect,
+    Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode, SubAck, Subscribe, TopicFilter,
+    UnsubAck, Unsubscribe, Will,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::debug;
+
+use crate::message::Message;
+use crate::router::Entry;
+use crate::session::{Delivery, Link, QueueLimits, Session, Stage};
+use crate::{lock, read, write, Broker};
+
+/// Why the connected phase ended.
+#[derive(Debug)]
+enum Exit {
+    /// DISCONNECT from the client; `with_will` for v5 reason 0x04.
+    ClientDisconnect { with_will: bool },
+    /// The broker ends the connection; v5 clients are told with this reason first.
+    ServerDisconnect(ReasonCode),
+    /// Another connection took the session over.
+    TakenOver,
+    /// The peer closed the socket or it failed.
+    Closed,
+}
+
+/// A read-side size that keeps idle connections small and busy ones batched.
+const READ_CHUNK: usize = 4096;
+
+/// Per-connection state in the `Connected` phase.
+struct Connection<S> {
+    broker: Broker,
+    stream: S,
+    peer: SocketAddr,
+    read_buf: BytesMut,
+    /// Swapped with the session's output buffer on each flush, so steady state allocates
+    /// nothing.
+    spare: BytesMut,
+    decoder: Decoder,
+    version: ProtocolVersion,
+    session: Arc<Session>,
+    generation: u64,
+    keep_alive: Duration,
+    will: Option<Will>,
+    /// v5 Topic Alias -> topic name, set by the client [MQTT-3.3.2-12].
+    aliases: Vec<Option<ByteString>>,
+}
+
+/// Runs a connection to completion. Never panics on peer input: every decode error ends in a
+/// reason code (v5) or a close, with a debug line.
+pub(crate) async fn run<S>(broker: Broker, mut stream: S, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut read_buf = BytesMut::with_capacity(1024);
+    let mut decoder = Decoder::new(ProtocolVersion::V3_1_1)
+        .with_max_packet_size(broker.config().limits.max_packet_size);
+    let timeout = Duration::from_secs(broker.config().limits.connect_timeout);
+    let first = tokio::time::timeout(
+        timeout,
+        read_connect(&mut stream, &mut read_buf, &mut decoder),
+    )
+    .await;
+    let connect = match first {
+        Err(_) => {
+            debug!(%peer, "no CONNECT within {timeout:?}; closing");
+            return;
+        }
+        Ok(Err(None)) => return,
+        Ok(Err(Some(refusal))) => {
+            let _ = stream.write_all(&refusal).await;
+            let _ = stream.flush().await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+        Ok(Ok(connect)) => connect,
+    };
+    let Some(mut connection) = accept(&broker, stream, peer, read_buf, decoder, *connect).await
+    else {
+        return;
+    };
+    broker
+        .inner
+        .stats
+        .clients_connected
+        .fetch_add(1, Ordering::Relaxed);
+    let exit = connection.serve().await;
+    broker
+        .inner
+        .stats
+        .clients_connected
+        .fetch_sub(1, Ordering::Relaxed);
+    connection.close(exit).await;
+}
+
+/// Reads until the first packet. `Err(Some(bytes))`: refuse with these bytes, then close;
+/// `Err(None)`: just close.
+async fn read_connect<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    read_buf: &mut BytesMut,
+    decoder: &mut Decoder,
+) -> Result<Box<Connect>, Option<Vec<u8>>> {
+    loop {
+        let level = peek_protocol_level(read_buf);
+        match decoder.decode(read_buf) {
+            Ok(Some(Packet::Connect(connect))) => return Ok(connect),
+            Ok(Some(other)) => {
+                debug!(
+                    "first packet is {}, not CONNECT [MQTT-3.1.0-1]; closing",
+                    other.packet_type()
+                );
+                return Err(None);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                debug!("invalid CONNECT: {error}");
+                return Err(connect_refusal(&error, level));
+            }
+        }
+        read_buf.reserve(READ_CHUNK);
+        match stream.read_buf(read_buf).await {
+            Ok(0) | Err(_) => return Err(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The protocol level byte of a CONNECT at the front of `buf`, if it has arrived.
+fn peek_protocol_level(buf: &[u8]) -> Option<u8> {
+    let (_, len_bytes) = read_varint(buf.get(1..)?).ok()??;
+    let name_at = 1 + len_bytes;
+    let name_len = usize::from(u16::from_be_bytes([
+        *buf.get(name_at)?,
+        *buf.get(name_at + 1)?,
+    ]));
+    buf.get(name_at + 2 + name_len).copied()
+}
+
+/// The CONNACK that refuses a CONNECT that failed to decode, if the spec asks for one.
+fn connect_refusal(error: &DecodeError, level: Option<u8>) -> Option<Vec<u8>> {
+    let mut out = BytesMut::new();
+    match error {
+        // Unknown level: answer in the 3.1.1 layout, return code 0x01 [MQTT-3.1.2-2].
+        DecodeError::UnsupportedProtocolLevel(_) => {
+            let connack = ConnAck::new(false, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
+            Packet::ConnAck(connack)
+                .encode(ProtocolVersion::V3_1_1, &mut out)
+                .ok()?;
+        }
+        // A v5 client is told why with a reason code [MQTT-4.13.1-1].
+        _ if level == Some(5) => {
+            let connack = ConnAck::new(false, error.reason_code());
+            Packet::ConnAck(connack)
+                .encode(ProtocolVersion::V5, &mut out)
+                .ok()?;
+        }
+        _ => return None,
+    }
+    Some(out.to_vec())
+}
+
+/// Sends a refusing CONNACK straight to the stream and closes it.
+async fn refuse<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    version: ProtocolVersion,
+    reason: ReasonCode,
+) {
+    debug!("refusing CONNECT: {reason}");
+    let mut out = BytesMut::new();
+    if Packet::ConnAck(ConnAck::new(false, reason))
+        .encode(version, &mut out)
+        .is_ok()
+    {
+        let _ = stream.write_all(&out).await;
+        let _ = stream.flush().await;
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// Validates a CONNECT, attaches (or creates) its session and writes CONNACK and any resent
+/// messages. `None` when the connection was refused and closed.
+async fn accept<S>(
+    broker: &Broker,
+    mut stream: S,
+    peer: SocketAddr,
+    read_buf: BytesMut,
+    decoder: Decoder,
+    connect: Connect,
+) -> Option<Connection<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let config = broker.config();
+    let version = connect.protocol;
+    let v5 = version.is_v5();
+
+    // Client identifier rules [MQTT-3.1.3-6..9].
+    let mut assigned = false;
+    let client_id = if connect.client_id.is_empty() {
+        if version == ProtocolVersion::V3_1 || (!v5 && !connect.clean_start) {
+            refuse(
+                &mut stream,
+                version,
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+            )
+            .await;
+            return None;
+        }
+        assigned = true;
+        ByteString::from(format!(
+            "linnet-{:016x}",
+            broker.next_session_id() ^ 0x5eed_0000_0000
+        ))
+    } else {
+        connect.client_id.clone()
+    };
+    if v5 && connect.properties.authentication_method.is_some() {
+        // No enhanced authentication method is supported yet [MQTT-4.12.0-1].
+        refuse(&mut stream, version, ReasonCode::BAD_AUTHENTICATION_METHOD).await;
+        return None;
+    }
+    if let Some(will) = &connect.will {
+        if will.qos as u8 > config.mqtt.maximum_qos {
+            refuse(&mut stream, version, qos_refusal(v5)).await;
+            return None;
+        }
+        if will.retain && !config.mqtt.retain_available {
+            refuse(&mut stream, version, retain_refusal(v5)).await;
+            return None;
+        }
+        if will.topic.as_str().starts_with('$') {
+            refuse(&mut stream, version, not_authorized(v5)).await;
+            return None;
+        }
+    }
+    let max_connections = config.limits.max_connections;
+    if max_connections > 0
+        && broker.inner.stats.clients_connected.load(Ordering::Relaxed) >= max_connections
+    {
+        refuse(&mut stream, version, ReasonCode::SERVER_UNAVAILABLE).await;
+        return None;
+    }
+
+    // Session expiry: v5 asks; v3 clean session = 0 keeps the session "forever" (capped).
+    let max_expiry = config.session.max_session_expiry_interval;
+    let requested_expiry = if v5 {
+        connect.properties.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
+    } else {
+        u32::MAX
+    };
+    let expiry = requested_expiry.min(max_expiry);
+
+    let generation = broker.next_generation();
+    let (session, session_present, replaced) =
+        attach_session(broker, &client_id, connect.clean_start);
+    if let Some(old) = replaced {
+        discard_session(broker, &old);
+    }
+
+    // Keep alive, possibly overridden by the server [MQTT-3.2.2-21].
+    let max_keep_alive = config.limits.max_keep_alive;
+    let mut keep_alive = connect.keep_alive;
+    let mut server_keep_alive = None;
+    if max_keep_alive > 0 && (keep_alive == 0 || keep_alive > max_keep_alive) && v5 {
+        keep_alive = max_keep_alive;
+        server_keep_alive = Some(keep_alive);
+    }
+
+    let client_receive_max = connect
+        .properties
+        .receive_maximum
+        .map_or(u16::MAX, NonZeroU16::get);
+    let window = usize::from(client_receive_max.min(config.limits.max_inflight_messages));
+    let link = Link {
+        generation,
+        version,
+        max_packet_size: connect
+            .properties
+            .maximum_packet_size
+            .map_or(linnet_proto::MAX_PACKET_SIZE, |m| m.get()),
+        window: if v5 {
+            window
+        } else {
+            usize::from(config.limits.max_inflight_messages)
+        },
+    };
+
+    let mut connack = ConnAck::new(session_present, ReasonCode::SUCCESS);
+    if v5 {
+        connack.properties = connack_properties(
+            broker,
+            expiry,
+            requested_expiry,
+            assigned.then(|| client_id.clone()),
+            server_keep_alive,
+        );
+    }
+    {
+        let stats = &broker.inner.stats;
+        let now = Instant::now();
+        let mut state = lock(&session.state);
+        state.expiry_interval = expiry;
+        state.out.clear();
+        state.link = Some(link);
+        // CONNACK first [MQTT-3.2.0-1], then what the session still owes the client.
+        state.write_packet(&Packet::ConnAck(connack));
+        if session_present {
+            state.resend_inflight(stats, now);
+            state.drain_queue(stats, now);
+        } else {
+            state.inflight.clear();
+            state.queue.clear();
+            state.incoming_qos2.clear();
+        }
+    }
+    broker
+        .inner
+        .stats
+        .clients_total
+        .fetch_add(1, Ordering::Relaxed);
+    debug!(%peer, client_id = %client_id, %version, session_present, "client connected");
+
+    let topic_alias_max = if v5 {
+        usize::from(config.mqtt.topic_alias_maximum)
+    } else {
+        0
+    };
+    let mut connection = Connection {
+        broker: broker.clone(),
+        stream,
+        peer,
+        read_buf,
+        spare: BytesMut::new(),
+        decoder,
+        version,
+        session,
+        generation,
+        keep_alive: Duration::from_secs(u64::from(keep_alive)),
+        will: connect.will,
+        aliases: vec![None; topic_alias_max],
+    };
+    if connection.flush().await.is_err() {
+        connection.close(Exit::Closed).await;
+        return None;
+    }
+    Some(connection)
+}
+
+fn qos_refusal(v5: bool) -> ReasonCode {
+    if v5 {
+        ReasonCode::QOS_NOT_SUPPORTED
+    } else {
+        ReasonCode::NOT_AUTHORIZED
+    }
+}
+
+fn retain_refusal(v5: bool) -> ReasonCode {
+    if v5 {
+        ReasonCode::RETAIN_NOT_SUPPORTED
+    } else {
+        ReasonCode::NOT_AUTHORIZED
+    }
+}
+
+fn not_authorized(_v5: bool) -> ReasonCode {
+    ReasonCode::NOT_AUTHORIZED
+}
+
+/// What the server tells a v5 client it supports (MQTT 5.0 3.2.2.3).
+fn connack_properties(
+    broker: &Broker,
+    expiry: u32,
+    requested_expiry: u32,
+    assigned_client_id: Option<ByteString>,
+    server_keep_alive: Option<u16>,
+) -> ConnAckProperties {
+    let config = broker.config();
+    let mqtt = &config.mqtt;
+    ConnAckProperties {
+        session_expiry_interval: (expiry != requested_expiry).then_some(expiry),
+        receive_maximum: NonZeroU16::new(config.limits.receive_maximum),
+        maximum_qos: match mqtt.maximum_qos {
+            0 => Some(QoS::AtMostOnce),
+            1 => Some(QoS::AtLeastOnce),
+            _ => None,
+        },
+        retain_available: (!mqtt.retain_available).then_some(false),
+        maximum_packet_size: std::num::NonZeroU32::new(config.limits.max_packet_size),
+        assigned_client_identifier: assigned_client_id,
+        topic_alias_maximum: (mqtt.topic_alias_maximum > 0).then_some(mqtt.topic_alias_maximum),
+        wildcard_subscription_available: (!mqtt.wildcard_subscription_available).then_some(false),
+        subscription_identifiers_available: (!mqtt.subscription_identifiers_available)
+            .then_some(false),
+        shared_subscription_available: (!mqtt.shared_subscription_available).then_some(false),
+        server_keep_alive,
+        ..ConnAckProperties::default()
+    }
+}
+
+/// Finds or creates the session for `client_id` and takes it from any connection that holds
+/// it (that connection is woken and closes with 0x8E) [MQTT-3.1.4-3]. Returns the session,
+/// whether it was resumed, and a session that clean start replaced.
+fn attach_session(
+    broker: &Broker,
+    client_id: &ByteString,
+    clean_start: bool,
+) -> (Arc<Session>, bool, Option<Arc<Session>>) {
+    let mut sessions = lock(&broker.inner.sessions);
+    let existing = sessions.get(client_id).cloned();
+    if let Some(old) = &existing {
+        // Detach the old connection; it notices its generation is gone and closes.
+        lock(&old.state).link = None;
+        old.wake.notify_one();
+    }
+    match existing {
+        Some(old) if !clean_start => (old, true, None),
+        other => {
+            let session = Arc::new(Session::new(broker.next_session_id(), client_id.clone()));
+            sessions.insert(client_id.clone(), session.clone());
+            (session, false, other)
+        }
+    }
+}
+
+/// Removes a session's subscriptions from the router (it has ended).
+fn discard_session(broker: &Broker, session: &Arc<Session>) {
+    let subscriptions: Vec<TopicFilter> = {
+        let mut state = lock(&session.state);
+        state.queue.clear();
+        state.inflight.clear();
+        state
+            .subscriptions
+            .drain()
+            .map(|(_, record)| record)
+            .collect()
+    };
+    if !subscriptions.is_empty() {
+        let mut router = write(&broker.inner.router);
+        for filter in &subscriptions {
+            router.unsubscribe(filter, session.id);
+        }
+    }
+}
+
+impl<S> Connection<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// The `Connected` phase: read, handle, flush, until something ends it.
+    async fn serve(&mut self) -> Exit {
+        let mut shutdown = self.broker.shutdown_signal();
+        let mut deadline = self.keep_alive_deadline();
+        loop {
+            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+                self.read_buf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return Exit::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN),
+                _ = self.session.wake.notified() => {
+                    match self.flush().await {
+                        Ok(true) => {}
+                        Ok(false) => return Exit::TakenOver,
+                        Err(()) => return Exit::Closed,
+                    }
+                }
+                read = self.stream.read_buf(&mut self.read_buf) => {
+                    match read {
+                        Ok(0) | Err(_) => return Exit::Closed,
+                        Ok(n) => {
+                            self.broker.inner.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                    }
+                    deadline = self.keep_alive_deadline();
+                    if let Err(exit) = self.handle_buffered() {
+                        return exit;
+                    }
+                    match self.flush().await {
+                        Ok(true) => {}
+                        Ok(false) => return Exit::TakenOver,
+                        Err(()) => return Exit::Closed,
+                    }
+                }
+                _ = sleep_until(deadline) => {
+                    debug!(peer = %self.peer, "keep alive expired");
+                    return Exit::ServerDisconnect(ReasonCode::KEEP_ALIVE_TIMEOUT);
+                }
+            }
+        }
+    }
+
+    /// 1.5 times the keep alive after now [MQTT-3.1.2-22]; far away when keep alive is off.
+    fn keep_alive_deadline(&self) -> Option<tokio::time::Instant> {
+        (!self.keep_alive.is_zero())
+            .then(|| tokio::time::Instant::now() + self.keep_alive.mul_f64(1.5))
+    }
+
+    /// Decodes and handles every whole packet in the read buffer.
+    fn handle_buffered(&mut self) -> Result<(), Exit> {
+        loop {
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(packet)) => self.handle(packet)?,
+                Ok(None) => return Ok(()),
+                Err(error) => {
+                    debug!(peer = %self.peer, "protocol error: {error}");
+                    return Err(Exit::ServerDisconnect(error.reason_code()));
+                }
+            }
+        }
+    }
+
+    /// Writes whatever the session has pending. `Ok(false)`: the session now belongs to
+    /// another connection.
+    async fn flush(&mut self) -> Result<bool, ()> {
+        let mut pending = {
+            let mut state = lock(&self.session.state);
+            match &state.link {
+                Some(link) if link.generation == self.generation => {}
+                _ => return Ok(false),
+            }
+            if state.out.is_empty() {
+                return Ok(true);
+            }
+            std::mem::replace(&mut state.out, std::mem::take(&mut self.spare))
+        };
+        // flush: a no-op on TCP, it sends the frame on WebSocket.
+        let result = match self.stream.write_all(&pending).await {
+            Ok(()) => self.stream.flush().await,
+            Err(error) => Err(error),
+        };
+        self.broker
+            .inner
+            .stats
+            .bytes_sent
+            .fetch_add(pending.len() as u64, Ordering::Relaxed);
+        pending.clear();
+        self.spare = pending;
+        match result {
+            Ok(()) => Ok(true),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// Dispatches one packet from the client; state is checked first: only `Connected`
+    /// reaches here, so a second CONNECT is a protocol error [MQTT-3.1.0-2].
+    fn handle(&mut self, packet: Packet) -> Result<(), Exit> {
+        match packet {
+            Packet::Connect(_) => Err(Exit::ServerDisconnect(ReasonCode::PROTOCOL_ERROR)),
+            Packet::Publish(publish) => self.on_publish(publish),
+            Packet::PubAck(ack) => {
+                self.on_completed(ack, Stage::Published, QoS::AtLeastOnce);
+                Ok(())
+            }
+            Packet::PubRec(rec) => {
+                self.on_pubrec(rec);
+                Ok(())
+            }
+            Packet::PubRel(rel) => {
+                self.on_pubrel(rel);
+                Ok(())
+            }
+            Packet::PubComp(comp) => {
+                self.on_completed(comp, Stage::Released, QoS::ExactlyOnce);
+                Ok(())
+            }
+            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe),
+            Packet::Unsubscribe(unsubscribe) => {
+                self.on_unsubscribe(unsubscribe);
+                Ok(())
+            }
+            Packet::PingReq => {
+                lock(&self.session.state).write_packet(&Packet::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect(disconnect) => self.on_disconnect(disconnect),
+            // Server-to-client packets, and AUTH without a negotiated method.
+            Packet::ConnAck(_)
+            | Packet::SubAck(_)
+            | Packet::UnsubAck(_)
+            | Packet::PingResp
+            | Packet::Auth(_) => {
+                debug!(peer = %self.peer, "unexpected packet from client");
+                Err(Exit::ServerDisconnect(ReasonCode::PROTOCOL_ERROR))
+            }
+        }
+    }
+
+    fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
+        let config = self.broker.config();
+        // A client never sends Subscription Identifiers [MQTT-3.3.4-6].
+        if !publish.properties.subscription_identifiers.is_empty() {
+            return Err(Exit::ServerDisconnect(ReasonCode::PROTOCOL_ERROR));
+        }
+        if publish.qos as u8 > config.mqtt.maximum_qos {
+            return Err(Exit::ServerDisconnect(ReasonCode::QOS_NOT_SUPPORTED));
+        }
+        if publish.retain && !config.mqtt.retain_available {
+            return Err(Exit::ServerDisconnect(ReasonCode::RETAIN_NOT_SUPPORTED));
+        }
+        // Topic Alias: map or resolve [MQTT-3.3.2-12].
+        if let Some(alias) = publish.properties.topic_alias.take() {
+            let index = usize::from(alias.get()) - 1;
+            let Some(slot) = self.aliases.get_mut(index) else {
+                return Err(Exit::ServerDisconnect(ReasonCode::TOPIC_ALIAS_INVALID));
+            };
+            if publish.topic.is_empty() {
+                match slot {
+                    Some(topic) => publish.topic = topic.clone(),
+                    None => return Err(Exit::ServerDisconnect(ReasonCode::PROTOCOL_ERROR)),
+                }
+            } else {
+                *slot = Some(publish.topic.clone());
+            }
+        }
+        let stats = &self.broker.inner.stats;
+        stats.publish_received.fetch_add(1, Ordering::Relaxed);
+        stats.messages_received.fetch_add(1, Ordering::Relaxed);
+
+        let topic_ok = publish.topic.len() <= config.limits.max_topic_length
+            && publish.topic.split('/').count() <= config.limits.max_topic_levels;
+        // Clients may not publish into $SYS; such messages are acknowledged and dropped.
+        let allowed = !publish.topic.starts_with("$SYS");
+        let packet_id = publish.packet_id;
+        let qos = publish.qos;
+
+        // QoS 2: a PUBLISH whose id already waits for PUBREL is a re-send, not routed again
+        // [MQTT-4.3.3-9].
+        if publish.qos == QoS::ExactlyOnce {
+            if let Some(id) = packet_id {
+                let mut state = lock(&self.session.state);
+                if state.incoming_qos2.contains(&id.get()) {
+                    state.write_packet(&Packet::PubRec(PubResponse::new(id)));
+                    return Ok(());
+                }
+                if state.incoming_qos2.len() >= usize::from(config.limits.receive_maximum) {
+                    return Err(Exit::ServerDisconnect(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED));
+                }
+            }
+        }
+
+        let mut reason = ReasonCode::SUCCESS;
+        if !topic_ok {
+            reason = ReasonCode::TOPIC_NAME_INVALID;
+        } else if !allowed {
+            reason = ReasonCode::NOT_AUTHORIZED;
+        } else {
+            let matched = self.broker.publish(self.message_from(publish));
+            if matched == 0 && qos != QoS::AtMostOnce {
+                reason = ReasonCode::NO_MATCHING_SUBSCRIBERS;
+            }
+        }
+        if !reason.is_success() {
+            debug!(peer = %self.peer, "PUBLISH not routed: {reason}");
+        }
+        let Some(id) = packet_id else { return Ok(()) };
+        let mut state = lock(&self.session.state);
+        if qos == QoS::ExactlyOnce {
+            // Remembered until PUBREL so a re-sent PUBLISH is not routed twice [MQTT-4.3.3-9].
+            if reason.is_success() {
+                state.incoming_qos2.insert(id.get());
+            }
+            state.write_packet(&Packet::PubRec(PubResponse::with_reason(id, reason)));
+        } else {
+            state.write_packet(&Packet::PubAck(PubResponse::with_reason(id, reason)));
+        }
+        Ok(())
+    }
+
+    fn message_from(&self, publish: Publish) -> Arc<Message> {
+        let mut properties = publish.properties;
+        properties.topic_alias = None;
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|secs| Instant::now() + Duration::from_secs(u64::from(secs)));
+        Arc::new(Message {
+            topic: publish.topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties,
+            expires_at,
+            origin: self.session.id,
+        })
+    }
+
+    fn on_pubrel(&mut self, rel: PubResponse) {
+        let mut state = lock(&self.session.state);
+        let known = state.incoming_qos2.remove(&rel.packet_id.get());
+        let reason = if known {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+        };
+        state.write_packet(&Packet::PubComp(PubResponse::with_reason(
+            rel.packet_id,
+            reason,
+        )));
+    }
+
+    fn on_pubrec(&mut self, rec: PubResponse) {
+        let stats = &self.broker.inner.stats;
+        let mut state = lock(&self.session.state);
+        if !rec.reason_code.is_success() {
+            // The client refused it: the flow ends here (MQTT 5.0 4.3.3).
+            state.complete(rec.packet_id, Stage::Published, QoS::ExactlyOnce);
+            state.drain_queue(stats, Instant::now());
+            return;
+        }
+        let reason = if state.release(rec.packet_id) {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+        };
+        state.write_packet(&Packet::PubRel(PubResponse::with_reason(
+            rec.packet_id,
+            reason,
+        )));
+    }
+
+    fn on_completed(&mut self, ack: PubResponse, stage: Stage, qos: QoS) {
+        let stats = &self.broker.inner.stats;
+        let mut state = lock(&self.session.state);
+        if state.complete(ack.packet_id, stage, qos) {
+            state.drain_queue(stats, Instant::now());
+        }
+    }
+
+    fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), Exit> {
+        let config = self.broker.config();
+        let mqtt = &config.mqtt;
+        let identifier = subscribe.properties.subscription_identifier;
+        if identifier.is_some() && !mqtt.subscription_identifiers_available {
+            return Err(Exit::ServerDisconnect(
+                ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+            ));
+        }
+        let mut codes = Vec::with_capacity(subscribe.subscriptions.len());
+        let mut retained_for = Vec::new();
+        for mut subscription in subscribe.subscriptions {
+            let filter = &subscription.filter;
+            let text = filter.as_str();
+            let code = if text.len() > config.limits.max_topic_length
+                || text.split('/').count() > config.limits.max_topic_levels
+            {
+                ReasonCode::TOPIC_FILTER_INVALID
+            } else if filter.has_wildcards() && !mqtt.wildcard_subscription_available {
+                ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED
+            } else if filter.shared().is_some() && !mqtt.shared_subscription_available {
+                ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
+            } else {
+                let granted = QoS::from_u8((subscription.options.qos as u8).min(mqtt.maximum_qos))
+                    .unwrap_or(QoS::AtMostOnce);
+                subscription.options.qos = granted;
+                let existed = self
+                    .broker
+                    .subscribe(&self.session, &subscription, identifier);
+                retained_for.push((subscription, existed));
+                ReasonCode(granted as u8)
+            };
+            codes.push(code);
+        }
+        let suback = SubAck::new(subscribe.packet_id, codes);
+        lock(&self.session.state).write_packet(&Packet::SubAck(suback));
+        // Retained messages follow the SUBACK (MQTT 5.0 3.3.1.3, Retain Handling).
+        for (subscription, existed) in retained_for {
+            self.broker
+                .send_retained(&self.session, &subscription, identifier, existed);
+        }
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+        let codes = unsubscribe
+            .filters
+            .iter()
+            .map(|filter| {
+                if self.broker.unsubscribe(&self.session, filter) {
+                    ReasonCode::SUCCESS
+                } else {
+                    ReasonCode::NO_SUBSCRIPTION_EXISTED
+                }
+            })
+            .collect();
+        let unsuback = UnsubAck::new(unsubscribe.packet_id, codes);
+        lock(&self.session.state).write_packet(&Packet::UnsubAck(unsuback));
+    }
+
+    fn on_disconnect(&mut self, disconnect: Disconnect) -> Result<(), Exit> {
+        if let Some(expiry) = disconnect.properties.session_expiry_interval {
+            let mut state = lock(&self.session.state);
+            // Zero at CONNECT cannot become non-zero at DISCONNECT [MQTT-3.14.2-2].
+            if state.expiry_interval == 0 && expiry != 0 {
+                drop(state);
+                return Err(Exit::ServerDisconnect(ReasonCode::PROTOCOL_ERROR));
+            }
+            state.expiry_interval =
+                expiry.min(self.broker.config().session.max_session_expiry_interval);
+        }
+        let with_will = disconnect.reason_code == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE;
+        Err(Exit::ClientDisconnect { with_will })
+    }
+
+    /// The `Closing` phase: tell a v5 client why (when the server ends it), detach from the
+    /// session, publish or schedule the will, and end or schedule the end of the session.
+    async fn close(mut self, exit: Exit) {
+        let reason = match &exit {
+            Exit::ServerDisconnect(reason) => Some(*reason),
+            Exit::TakenOver => Some(ReasonCode::SESSION_TAKEN_OVER),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            if self.version.is_v5() && reason != ReasonCode::SUCCESS {
+                let _ = self.flush().await;
+                let mut out = BytesMut::new();
+                if Packet::Disconnect(Disconnect::new(reason))
+                    .encode(self.version, &mut out)
+                    .is_ok()
+                {
+                    let _ = self.stream.write_all(&out).await;
+                    let _ = self.stream.flush().await;
+                }
+            }
+        }
+        let _ = self.stream.shutdown().await;
+        debug!(peer = %self.peer, client_id = %self.session.client_id, ?exit, "client disconnected");
+
+        let publish_will = !matches!(exit, Exit::ClientDisconnect { with_will: false })
+            && !matches!(
+                exit,
+                Exit::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN)
+            );
+        let taken_over = matches!(exit, Exit::TakenOver);
+        let expiry = {
+            let mut state = lock(&self.session.state);
+            let still_mine = state
+                .link
+                .as_ref()
+                .is_some_and(|l| l.generation == self.generation);
+            if still_mine {
+                state.link = None;
+                state.out.clear();
+            }
+            state.expiry_interval
+        };
+        if publish_will {
+            if let Some(will) = self.will.take() {
+                let delay = will.properties.will_delay_interval.unwrap_or(0).min(expiry);
+                // Taken over by a connection that resumed the session: a delayed will is
+                // cancelled [MQTT-3.1.3-9]; an immediate one still goes out.
+                if !(taken_over && delay > 0) {
+                    self.broker.schedule_will(self.session.clone(), will, delay);
+                }
+            }
+        }
+        if !taken_over {
+            self.broker
+                .schedule_session_end(self.session.clone(), expiry);
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Broker {
+    /// Routes a message to every matching subscription and stores it if retained. Returns how
+    /// many subscriptions matched.
+    pub(crate) fn publish(&self, message: Arc<Message>) -> usize {
+        if message.retain {
+            let mut retained = write(&self.inner.retained);
+            if message.payload.is_empty() {
+                // An empty retained message deletes the topic's retained message [MQTT-3.3.1-6].
+                retained.remove(&message.topic);
+            } else {
+                retained.insert(message.topic.clone(), message.clone());
+            }
+        }
+        let now = Instant::now();
+        let limits = self.queue_limits();
+        let stats = &self.inner.stats;
+        let router = read(&self.inner.router);
+        let mut targets: Vec<(&Entry<Arc<Session>>, bool)> = Vec::new();
+        router.for_each_match(
+            &message.topic,
+            |s| s.is_connected(),
+            |entry, shared| {
+                // No Local: not back to the publisher's own non-shared subscriptions [MQTT-3.8.3-3].
+                if !(entry.options.no_local && entry.client == message.origin && !shared) {
+                    targets.push((entry, shared));
+                }
+            },
+        );
+        let matched = targets.len();
+        // One copy per client for overlapping subscriptions, at the highest QoS, with every
+        // subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]; shared picks stay separate.
+        targets.sort_unstable_by_key(|(entry, shared)| (entry.client, *shared));
+        let mut index = 0;
+        while index < targets.len() {
+            let (first, shared) = targets[index];
+            let mut qos = first.options.qos;
+            let mut keep_retain = first.options.retain_as_published;
+            let mut ids: Vec<std::num::NonZeroU32> = first.identifier.into_iter().collect();
+            let mut next = index + 1;
+            while !shared
+                && next < targets.len()
+                && targets[next].0.client == first.client
+                && !targets[next].1
+            {
+                let entry = targets[next].0;
+                qos = qos.max(entry.options.qos);
+                keep_retain |= entry.options.retain_as_published;
+                ids.extend(entry.identifier);
+                next += 1;
+            }
+            index = next;
+            let delivery = Delivery {
+                qos: message.qos.min(qos),
+                // Live messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12].
+                retain: message.retain && keep_retain,
+                subscription_ids: ids,
+                message: message.clone(),
+            };
+            let session = &first.subscriber;
+            let wake = lock(&session.state).deliver(delivery, limits, stats, now);
+            if wake {
+                session.wake.notify_one();
+            }
+        }
+        matched
+    }
+
+    fn queue_limits(&self) -> QueueLimits {
+        let limits = &self.config().limits;
+        QueueLimits {
+            max_queued: limits.max_queued_messages,
+            max_outbound_bytes: limits.max_outbound_bytes,
+        }
+    }
+
+    /// Adds or replaces a subscription; true when the session already had this filter.
+    fn subscribe(
+        &self,
+        session: &Arc<Session>,
+        subscription: &linnet_proto::Subscription,
+        identifier: Option<std::num::NonZeroU32>,
+    ) -> bool {
+        let entry = Entry {
+            subscriber: session.clone(),
+            client: session.id,
+            options: subscription.options,
+            identifier,
+        };
+        write(&self.inner.router).subscribe(&subscription.filter, entry);
+        let key = ByteString::from(subscription.filter.as_str());
+        lock(&session.state)
+            .subscriptions
+            .insert(key, subscription.filter.clone())
+            .is_some()
+    }
+
+    fn unsubscribe(&self, session: &Arc<Session>, filter: &linnet_proto::TopicFilter) -> bool {
+        write(&self.inner.router).unsubscribe(filter, session.id);
+        lock(&session.state)
+            .subscriptions
+            .remove(filter.as_str())
+            .is_some()
+    }
+
+    /// Sends the retained messages matching a new subscription, per Retain Handling.
+    fn send_retained(
+        &self,
+        session: &Arc<Session>,
+        subscription: &linnet_proto::Subscription,
+        identifier: Option<std::num::NonZeroU32>,
+        existed: bool,
+    ) {
+        use linnet_proto::RetainHandling;
+        let options = subscription.options;
+        let wanted = match options.retain_handling {
+            RetainHandling::SendAtSubscribe => true,
+            RetainHandling::SendIfNew => !existed,
+            RetainHandling::DoNotSend => false,
+        };
+        // Shared subscriptions get no retained messages (MQTT 5.0 4.8.2).
+        if !wanted || subscription.filter.shared().is_some() {
+            return;
+        }
+        let now = Instant::now();
+        let matching: Vec<Arc<Message>> = {
+            let retained = read(&self.inner.retained);
+            let filter = subscription.filter.match_filter();
+            if subscription.filter.has_wildcards() {
+                retained
+                    .values()
+                    .filter(|m| linnet_proto::topic::topic_matches(filter, &m.topic))
+                    .cloned()
+                    .collect()
+            } else {
+                retained.get(filter).cloned().into_iter().collect()
+            }
+        };
+        let limits = self.queue_limits();
+        let mut state = lock(&session.state);
+        for message in matching {
+            if message.is_expired(now) {
+                continue;
+            }
+            let delivery = Delivery {
+                qos: message.qos.min(options.qos),
+                // Retained messages sent on subscribe keep RETAIN 1 [MQTT-3.3.1-8].
+                retain: true,
+                subscription_ids: identifier.into_iter().collect(),
+                message,
+            };
+            state.deliver(delivery, limits, &self.inner.stats, now);
+        }
+    }
+
+    /// Publishes a will now, or after `delay` seconds unless the session reconnects first.
+    fn schedule_will(&self, session: Arc<Session>, will: Will, delay: u32) {
+        let properties = linnet_proto::PublishProperties {
+            payload_format_indicator: will.properties.payload_format_indicator,
+            message_expiry_interval: will.properties.message_expiry_interval,
+            response_topic: will.properties.response_topic.clone(),
+            correlation_data: will.properties.correlation_data.clone(),
+            user_properties: will.properties.user_properties.clone(),
+            content_type: will.properties.content_type.clone(),
+            ..Default::default()
+        };
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|secs| Instant::now() + Duration::from_secs(u64::from(secs)));
+        let message = Arc::new(Message {
+            topic: will.topic.into_inner(),
+            payload: will.payload,
+            qos: will.qos,
+            retain: will.retain,
+            properties,
+            expires_at,
+            origin: session.id,
+        });
+        if delay == 0 {
+            self.publish(message);
+            return;
+        }
+        let broker = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+            // A new connection to the session cancels the will [MQTT-3.1.3-9].
+            if !session.is_connected() {
+                broker.publish(message);
+            }
+        });
+    }
+
+    /// Ends a detached session now (expiry 0) or after its expiry interval, unless a client
+    /// has reattached by then.
+    fn schedule_session_end(&self, session: Arc<Session>, expiry: u32) {
+        if expiry == u32::MAX {
+            return;
+        }
+        let broker = self.clone();
+        let end = move || {
+            let mut sessions = lock(&broker.inner.sessions);
+            let same = sessions
+                .get(&session.client_id)
+                .is_some_and(|s| Arc::ptr_eq(s, &session));
+            if same && !session.is_connected() {
+                sessions.remove(&session.client_id);
+                drop(sessions);
+                discard_session(&broker, &session);
+            }
+        };
+        if expiry == 0 {
+            end();
+        } else {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
+                end();
+            });
+        }
+    }
+}

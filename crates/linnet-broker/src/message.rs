@@ -1,0 +1,43 @@
+//! An application message as the broker routes it: decoded once from the publisher's PUBLISH
+//! and shared (`Arc`) by every queue and subscriber it reaches; the payload is never copied.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use linnet_proto::{PublishProperties, QoS};
+
+/// A routed message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub topic: ByteString,
+    pub payload: Bytes,
+    /// QoS the publisher used; each subscriber gets at most its granted QoS.
+    pub qos: QoS,
+    /// RETAIN as published.
+    pub retain: bool,
+    /// Properties forwarded unchanged [MQTT-3.3.2-4] (user properties in order, payload
+    /// format, content type, response topic, correlation data); per-hop ones removed.
+    pub properties: PublishProperties,
+    /// When the Message Expiry Interval runs out, if one was set.
+    pub expires_at: Option<Instant>,
+    /// Session id of the publisher (0: the broker itself), for No Local.
+    pub origin: u64,
+}
+
+impl Message {
+    /// True once the message's expiry interval has passed.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// Seconds of life left, rounded up, for the forwarded Message Expiry Interval
+    /// [MQTT-3.3.2-6].
+    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        self.expires_at.map(|at| {
+            let left = at.saturating_duration_since(now);
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            u32::try_from(secs).unwrap_or(u32::MAX)
+        })
+    }
+}

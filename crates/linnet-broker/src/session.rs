@@ -1,0 +1,316 @@
+//! Session state: what outlives a connection (subscriptions, queued and in-flight QoS 1/2
+//! messages, incoming QoS 2 packet ids) and the outgoing byte buffer that publishers append
+//! to. One `Mutex` per session guards it; it is held only for short, non-`.await` sections.
+//! Publishers encode straight into the subscriber's buffer and wake its connection task,
+//! which writes everything pending in one syscall.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+use linnet_proto::{Packet, PacketId, ProtocolVersion, PubResponse, Publish, QoS, TopicFilter};
+use tokio::sync::Notify;
+
+use crate::message::Message;
+use crate::Stats;
+
+/// A client session, shared by the registry, the router and its connection task.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// Unique per session object (a clean start makes a new one).
+    pub(crate) id: u64,
+    pub(crate) client_id: ByteString,
+    /// Wakes the owning connection: output is pending or it has been taken over.
+    pub(crate) wake: Notify,
+    pub(crate) state: Mutex<SessionState>,
+}
+
+/// The connection currently attached to a session.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    /// Identifies the connection; a takeover changes it.
+    pub(crate) generation: u64,
+    pub(crate) version: ProtocolVersion,
+    /// The client's Maximum Packet Size: larger packets are dropped [MQTT-3.1.2-25].
+    pub(crate) max_packet_size: u32,
+    /// QoS 1/2 messages in flight to the client at once.
+    pub(crate) window: usize,
+}
+
+/// Where an outgoing QoS 1/2 message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// PUBLISH sent (QoS 1 waits for PUBACK, QoS 2 for PUBREC).
+    Published,
+    /// PUBREL sent, waiting for PUBCOMP.
+    Released,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inflight {
+    pub(crate) packet_id: PacketId,
+    pub(crate) qos: QoS,
+    pub(crate) stage: Stage,
+    pub(crate) delivery: Delivery,
+}
+
+/// One message on its way to one subscriber, with the per-subscriber parts.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    pub(crate) message: Arc<Message>,
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
+    pub(crate) subscription_ids: Vec<NonZeroU32>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SessionState {
+    pub(crate) link: Option<Link>,
+    /// Encoded packets waiting to be written to the connection.
+    pub(crate) out: BytesMut,
+    /// Outgoing QoS 1/2 messages not yet completed, in the order they were sent.
+    pub(crate) inflight: VecDeque<Inflight>,
+    /// Messages waiting for room in the in-flight window or for a connection.
+    pub(crate) queue: VecDeque<Delivery>,
+    next_packet_id: u16,
+    /// Incoming QoS 2 packet ids answered with PUBREC, waiting for PUBREL.
+    pub(crate) incoming_qos2: HashSet<u16>,
+    /// Filter text -> filter, to remove them from the router when the session ends (the
+    /// router holds the options).
+    pub(crate) subscriptions: HashMap<ByteString, TopicFilter>,
+    /// Session Expiry Interval in seconds (u32::MAX: never).
+    pub(crate) expiry_interval: u32,
+}
+
+/// Limits that apply to every session.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    pub(crate) max_queued: usize,
+    pub(crate) max_outbound_bytes: usize,
+}
+
+impl Session {
+    pub(crate) fn new(id: u64, client_id: ByteString) -> Self {
+        Self {
+            id,
+            client_id,
+            wake: Notify::new(),
+            state: Mutex::new(SessionState::default()),
+        }
+    }
+
+    /// Is a connection attached? For the router's choice among shared members.
+    pub(crate) fn is_connected(&self) -> bool {
+        crate::lock(&self.state).link.is_some()
+    }
+}
+
+impl SessionState {
+    /// Hands `delivery` to the client now if connected and the window allows, else queues it
+    /// (QoS 1/2 only; QoS 0 is not kept for offline or slow clients). Returns true when bytes
+    /// were added to `out` while it was empty, i.e. the connection needs a wake-up.
+    pub(crate) fn deliver(
+        &mut self,
+        delivery: Delivery,
+        limits: QueueLimits,
+        stats: &Stats,
+        now: Instant,
+    ) -> bool {
+        let was_empty = self.out.is_empty();
+        let Some(link) = self.link.clone() else {
+            if delivery.qos != QoS::AtMostOnce {
+                self.enqueue(delivery, limits, stats);
+            }
+            return false;
+        };
+        if delivery.qos == QoS::AtMostOnce {
+            if self.out.len() >= limits.max_outbound_bytes {
+                // Slow consumer: shed QoS 0 rather than grow without bound.
+                stats
+                    .messages_dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return false;
+            }
+            self.write_publish(&link, &delivery, None, false, stats, now);
+        } else if self.inflight.len() < link.window && self.queue.is_empty() {
+            self.send_inflight(&link, delivery, stats, now);
+        } else {
+            self.enqueue(delivery, limits, stats);
+        }
+        was_empty && !self.out.is_empty()
+    }
+
+    fn enqueue(&mut self, delivery: Delivery, limits: QueueLimits, stats: &Stats) {
+        if self.queue.len() >= limits.max_queued {
+            // Full: the new message is dropped so that those queued keep their order.
+            stats
+                .messages_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        self.queue.push_back(delivery);
+    }
+
+    fn allocate_packet_id(&mut self) -> PacketId {
+        loop {
+            self.next_packet_id = self.next_packet_id.wrapping_add(1);
+            if let Some(id) = NonZeroU16::new(self.next_packet_id) {
+                if !self.inflight.iter().any(|i| i.packet_id == id) {
+                    return id;
+                }
+            }
+        }
+    }
+
+    fn send_inflight(&mut self, link: &Link, delivery: Delivery, stats: &Stats, now: Instant) {
+        let packet_id = self.allocate_packet_id();
+        if self.write_publish(link, &delivery, Some(packet_id), false, stats, now) {
+            self.inflight.push_back(Inflight {
+                packet_id,
+                qos: delivery.qos,
+                stage: Stage::Published,
+                delivery,
+            });
+        }
+    }
+
+    /// Encodes one PUBLISH into `out`. False when it was dropped: expired, or larger than
+    /// the client accepts (then it counts as delivered [MQTT-3.1.2-25]).
+    fn write_publish(
+        &mut self,
+        link: &Link,
+        delivery: &Delivery,
+        packet_id: Option<PacketId>,
+        dup: bool,
+        stats: &Stats,
+        now: Instant,
+    ) -> bool {
+        let message = &delivery.message;
+        if message.is_expired(now) {
+            return false;
+        }
+        let mut publish = Publish {
+            dup,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            topic: message.topic.clone(),
+            packet_id,
+            payload: message.payload.clone(),
+            properties: Default::default(),
+        };
+        if link.version.is_v5() {
+            publish.properties = message.properties.clone();
+            publish.properties.message_expiry_interval = message.remaining_expiry(now);
+            publish
+                .properties
+                .subscription_identifiers
+                .clone_from(&delivery.subscription_ids);
+        }
+        let fits = Packet::Publish(publish)
+            .encode_within(link.version, link.max_packet_size, &mut self.out)
+            .is_ok();
+        if fits {
+            stats
+                .publish_sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .messages_sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            stats
+                .messages_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fits
+    }
+
+    /// Moves queued messages into the window while it has room (after an ack, or on
+    /// reconnect). Expired ones are discarded on the way.
+    pub(crate) fn drain_queue(&mut self, stats: &Stats, now: Instant) {
+        let Some(link) = self.link.clone() else {
+            return;
+        };
+        while self.inflight.len() < link.window {
+            let Some(delivery) = self.queue.pop_front() else {
+                break;
+            };
+            if delivery.message.is_expired(now) {
+                continue;
+            }
+            self.send_inflight(&link, delivery, stats, now);
+        }
+    }
+
+    /// On reconnect with a kept session: re-send unacknowledged PUBLISH with DUP and PUBREL
+    /// for those already released, in the original order [MQTT-4.4.0-1].
+    pub(crate) fn resend_inflight(&mut self, stats: &Stats, now: Instant) {
+        let Some(link) = self.link.clone() else {
+            return;
+        };
+        let inflight = std::mem::take(&mut self.inflight);
+        for entry in inflight {
+            match entry.stage {
+                Stage::Published => {
+                    if self.write_publish(
+                        &link,
+                        &entry.delivery,
+                        Some(entry.packet_id),
+                        true,
+                        stats,
+                        now,
+                    ) {
+                        self.inflight.push_back(entry);
+                    }
+                }
+                Stage::Released => {
+                    let pubrel = Packet::PubRel(PubResponse::new(entry.packet_id));
+                    let _ = pubrel.encode(link.version, &mut self.out);
+                    self.inflight.push_back(entry);
+                }
+            }
+        }
+    }
+
+    /// PUBACK (QoS 1) or PUBCOMP (QoS 2) completes a message; true if it was in flight.
+    pub(crate) fn complete(&mut self, packet_id: PacketId, expected: Stage, qos: QoS) -> bool {
+        let found = self
+            .inflight
+            .iter()
+            .position(|i| i.packet_id == packet_id && i.stage == expected && i.qos == qos);
+        match found {
+            Some(index) => {
+                self.inflight.remove(index);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// PUBREC: the QoS 2 message moves to the released stage. False if unknown.
+    pub(crate) fn release(&mut self, packet_id: PacketId) -> bool {
+        match self.inflight.iter_mut().find(|i| {
+            i.packet_id == packet_id && i.qos == QoS::ExactlyOnce && i.stage == Stage::Published
+        }) {
+            Some(entry) => {
+                entry.stage = Stage::Released;
+                true
+            }
+            // A duplicate PUBREC for one already released is answered with PUBREL again.
+            None => self
+                .inflight
+                .iter()
+                .any(|i| i.packet_id == packet_id && i.stage == Stage::Released),
+        }
+    }
+
+    /// Appends a control packet (an ack) for the attached connection.
+    pub(crate) fn write_packet(&mut self, packet: &Packet) {
+        if let Some(link) = &self.link {
+            // Acks are tiny; one too large for the client is dropped like any other packet.
+            let _ = packet.encode_within(link.version, link.max_packet_size, &mut self.out);
+        }
+    }
+}
