@@ -23,7 +23,7 @@ use bytestring::ByteString;
 use tokio::sync::watch;
 
 pub use config::{Config, ConfigError};
-pub use listener::serve;
+pub use listener::{bind, serve, Bound};
 pub use message::Message;
 
 use router::Router;

@@ -12,62 +12,98 @@ use tracing::{debug, info, warn};
 use crate::{connection, sys, Broker};
 
 /// Which protocol a listener speaks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Tcp,
     WebSocket,
 }
 
-/// Binds the configured listeners and serves until [`Broker::shutdown`]; then waits (at most
-/// a few seconds) for connections to say goodbye. Fails if an address cannot be bound.
-pub async fn serve(broker: Broker) -> io::Result<()> {
-    let mut bound = Vec::new();
-    let listeners = &broker.config().listeners;
-    let wanted = listeners
+/// Listeners bound to their addresses but not yet accepting.
+#[derive(Debug)]
+pub struct Bound {
+    broker: Broker,
+    listeners: Vec<(TcpListener, Kind)>,
+}
+
+/// Binds every configured TCP and WebSocket address; fails naming the address that cannot
+/// be bound.
+pub async fn bind(broker: Broker) -> io::Result<Bound> {
+    let mut listeners = Vec::new();
+    let config = &broker.config().listeners;
+    let wanted = config
         .tcp
         .iter()
         .map(|a| (*a, Kind::Tcp))
-        .chain(listeners.ws.iter().map(|a| (*a, Kind::WebSocket)));
+        .chain(config.ws.iter().map(|a| (*a, Kind::WebSocket)));
     for (addr, kind) in wanted {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen on {addr} ({kind:?}): {e}"))
         })?;
-        let local = listener.local_addr()?;
-        match kind {
-            Kind::Tcp => info!("listening for MQTT on tcp://{local}"),
-            Kind::WebSocket => {
-                info!(
-                    "listening for MQTT over WebSocket on ws://{local}{}",
-                    listeners.ws_path
-                )
+        listeners.push((listener, kind));
+    }
+    Ok(Bound { broker, listeners })
+}
+
+impl Bound {
+    /// The bound TCP addresses (useful when the configuration asked for port 0).
+    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(Kind::Tcp)
+    }
+
+    /// The bound WebSocket addresses.
+    pub fn ws_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(Kind::WebSocket)
+    }
+
+    fn addrs(&self, wanted: Kind) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter(|(_, kind)| *kind == wanted)
+            .filter_map(|(listener, _)| listener.local_addr().ok())
+            .collect()
+    }
+
+    /// Accepts connections until [`Broker::shutdown`]; then waits (at most five seconds)
+    /// for connections to say goodbye.
+    pub async fn serve(self) -> io::Result<()> {
+        let broker = self.broker;
+        let ws_path = broker.config().listeners.ws_path.clone();
+        let mut tasks = Vec::new();
+        for (listener, kind) in self.listeners {
+            let local = listener.local_addr()?;
+            match kind {
+                Kind::Tcp => info!("listening for MQTT on tcp://{local}"),
+                Kind::WebSocket => {
+                    info!("listening for MQTT over WebSocket on ws://{local}{ws_path}")
+                }
+            }
+            tasks.push(tokio::spawn(accept_loop(broker.clone(), listener, kind)));
+        }
+        tasks.push(tokio::spawn(sys::run(broker.clone())));
+        let mut shutdown = broker.shutdown_signal();
+        while !*shutdown.borrow_and_update() {
+            if shutdown.changed().await.is_err() {
+                break;
             }
         }
-        bound.push((listener, kind));
-    }
-    let sys = tokio::spawn(sys::run(broker.clone()));
-    let mut tasks = Vec::new();
-    for (listener, kind) in bound {
-        tasks.push(tokio::spawn(accept_loop(broker.clone(), listener, kind)));
-    }
-    let mut shutdown = broker.shutdown_signal();
-    while !*shutdown.borrow_and_update() {
-        if shutdown.changed().await.is_err() {
-            break;
+        for task in &tasks {
+            task.abort();
         }
-    }
-    for task in &tasks {
-        task.abort();
-    }
-    sys.abort();
-    // Connections see the same signal and close with DISCONNECT 0x8B; give them time.
-    let stats = broker.stats();
-    for _ in 0..100 {
-        if stats.clients_connected.load(Ordering::Relaxed) == 0 {
-            break;
+        // Connections see the same signal and close with DISCONNECT 0x8B; give them time.
+        let stats = broker.stats();
+        for _ in 0..100 {
+            if stats.clients_connected.load(Ordering::Relaxed) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok(())
     }
-    Ok(())
+}
+
+/// Binds the configured listeners and serves until [`Broker::shutdown`].
+pub async fn serve(broker: Broker) -> io::Result<()> {
+    bind(broker).await?.serve().await
 }
 
 /// Accepts connections on one listener until aborted.

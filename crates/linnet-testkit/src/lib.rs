@@ -1,0 +1,203 @@
+//! Test support for black-box tests of the Linnet broker: [`TestBroker`] runs a broker
+//! in-process on ephemeral loopback ports, and [`RawClient`] speaks MQTT packet by packet
+//! over a real socket, so tests can send exactly the bytes they mean (malformed ones too) and
+//! assert exactly what comes back.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU16;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use linnet_broker::{Broker, Config};
+use linnet_proto::{
+    ConnAck, Connect, Decoder, Packet, PacketId, ProtocolVersion, Publish, QoS, SubAck,
+    Subscribe, TopicFilter,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+/// How long a test waits for a packet it expects.
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A broker running in this process on 127.0.0.1 with ephemeral TCP and WebSocket ports.
+#[derive(Debug)]
+pub struct TestBroker {
+    pub broker: Broker,
+    pub tcp: SocketAddr,
+    pub ws: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestBroker {
+    /// A broker with the default configuration ($SYS off).
+    pub async fn start() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// A broker whose default test configuration `adjust` may change.
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::default();
+        config.listeners.tcp = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+        config.listeners.ws = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+        config.sys.interval = 0;
+        adjust(&mut config);
+        config.validate().expect("test config is valid");
+        let broker = Broker::new(config);
+        let bound = linnet_broker::bind(broker.clone()).await.expect("bind loopback");
+        let tcp = bound.tcp_addrs()[0];
+        let ws = bound.ws_addrs().first().copied().unwrap_or(tcp);
+        let task = tokio::spawn(async move {
+            bound.serve().await.expect("broker serves");
+        });
+        Self { broker, tcp, ws, task: Some(task) }
+    }
+
+    /// Shuts the broker down and waits for it to finish.
+    pub async fn stop(mut self) {
+        self.broker.shutdown();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// Connects a raw client and completes CONNECT / CONNACK with a clean session.
+    pub async fn client(&self, version: ProtocolVersion, client_id: &str) -> RawClient {
+        let (client, connack) = RawClient::connect(self.tcp, Connect::new(version, client_id)).await;
+        assert_eq!(connack.reason_code, linnet_proto::ReasonCode::SUCCESS, "{connack:?}");
+        client
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.broker.shutdown();
+    }
+}
+
+/// A packet-level MQTT client over a real TCP socket.
+#[derive(Debug)]
+pub struct RawClient {
+    stream: TcpStream,
+    decoder: Decoder,
+    buf: BytesMut,
+    pub version: ProtocolVersion,
+}
+
+impl RawClient {
+    /// Opens a TCP connection without sending anything.
+    pub async fn open(addr: SocketAddr, version: ProtocolVersion) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect to test broker");
+        stream.set_nodelay(true).expect("nodelay");
+        Self { stream, decoder: Decoder::new(version), buf: BytesMut::new(), version }
+    }
+
+    /// Opens a connection, sends `connect` and returns the CONNACK.
+    pub async fn connect(addr: SocketAddr, connect: Connect) -> (Self, ConnAck) {
+        let mut client = Self::open(addr, connect.protocol).await;
+        client.send(connect).await;
+        match client.recv().await {
+            Packet::ConnAck(connack) => (client, connack),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    /// Sends one packet encoded for this client's version.
+    pub async fn send(&mut self, packet: impl Into<Packet>) {
+        let mut out = BytesMut::new();
+        packet.into().encode(self.version, &mut out).expect("test packet encodes");
+        self.send_bytes(&out).await;
+    }
+
+    /// Sends raw bytes.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write to broker");
+    }
+
+    /// The next packet, or `None` if none arrives within `within` (or the socket closed).
+    pub async fn try_recv(&mut self, within: Duration) -> Option<Packet> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(packet)) => return Some(packet),
+                Ok(None) => {}
+                Err(error) => panic!("broker sent an invalid packet: {error}"),
+            }
+            self.buf.reserve(4096);
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next packet; panics if none arrives within [`RECV_TIMEOUT`].
+    pub async fn recv(&mut self) -> Packet {
+        match self.try_recv(RECV_TIMEOUT).await {
+            Some(packet) => packet,
+            None => panic!("no packet from the broker within {RECV_TIMEOUT:?}"),
+        }
+    }
+
+    /// Asserts nothing arrives for `quiet`.
+    pub async fn expect_nothing(&mut self, quiet: Duration) {
+        if let Some(packet) = self.try_recv(quiet).await {
+            panic!("expected no packet, got {packet:?}");
+        }
+    }
+
+    /// Waits until the broker closes the connection; returns the packets it sent first
+    /// (a v5 DISCONNECT, say). Panics if it stays open for [`RECV_TIMEOUT`].
+    pub async fn expect_closed(&mut self) -> Vec<Packet> {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        let mut packets = Vec::new();
+        loop {
+            while let Ok(Some(packet)) = self.decoder.decode(&mut self.buf) {
+                packets.push(packet);
+            }
+            self.buf.reserve(4096);
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    while let Ok(Some(packet)) = self.decoder.decode(&mut self.buf) {
+                        packets.push(packet);
+                    }
+                    return packets;
+                }
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("broker kept the connection open; got {packets:?}"),
+            }
+        }
+    }
+
+    /// SUBSCRIBE to one filter and return the SUBACK.
+    pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> SubAck {
+        self.send(Subscribe::new(pid(1), topic_filter(filter), qos)).await;
+        match self.recv().await {
+            Packet::SubAck(suback) => suback,
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+    }
+
+    /// PUBLISH at QoS 0.
+    pub async fn publish(&mut self, topic: &str, payload: &'static [u8]) {
+        self.send(Publish::new(topic, payload)).await;
+    }
+
+    /// The next packet, which must be a PUBLISH.
+    pub async fn recv_publish(&mut self) -> Publish {
+        match self.recv().await {
+            Packet::Publish(publish) => publish,
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+}
+
+/// A packet identifier; panics on 0.
+pub fn pid(id: u16) -> PacketId {
+    NonZeroU16::new(id).expect("packet id is not 0")
+}
+
+/// A topic filter; panics if invalid.
+pub fn topic_filter(filter: &str) -> TopicFilter {
+    TopicFilter::new(filter).expect("valid topic filter")
+}
