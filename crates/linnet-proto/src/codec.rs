@@ -339,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_1_5_5_1_varint_longer_than_four_bytes_is_malformed() {
+    fn spec_1_5_5_1_varint_longer_than_four_bytes_is_malformed() {
         assert_eq!(
             read_varint(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
             Err(DecodeError::VarIntTooLong)
@@ -363,7 +363,8 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_1_5_4_strings_reject_nul_and_invalid_utf8() {
+    fn spec_1_5_4_strings_reject_nul_and_invalid_utf8() {
+        // covers: [MQTT-1.5.4-1] [MQTT-1.5.4-2]
         let mut reader = Reader::new(Bytes::from_static(b"\x00\x03a\x00b"), PacketType::Publish);
         assert_eq!(reader.string(), Err(DecodeError::NullCharacter));
         // An encoded surrogate U+D800 is not well-formed UTF-8 [MQTT-1.5.4-1].

@@ -392,7 +392,7 @@ mod tests {
     // ---- 4.7.1.1 topic level separator ----
 
     #[test]
-    fn mqtt_4_7_1_1_empty_levels_are_allowed() {
+    fn spec_4_7_1_1_empty_levels_are_allowed() {
         for t in ["a//b", "/a", "a/", "/", "//"] {
             assert!(validate_topic_name(t).is_ok(), "{t:?}");
             assert!(validate_topic_filter(t).is_ok(), "{t:?}");
@@ -409,7 +409,7 @@ mod tests {
     // ---- 4.7.1.2 multi-level wildcard ----
 
     #[test]
-    fn mqtt_4_7_1_2_multi_level_matches_children() {
+    fn spec_4_7_1_2_multi_level_matches_children() {
         let f = "sport/tennis/player1/#";
         assert!(m(f, "sport/tennis/player1"));
         assert!(m(f, "sport/tennis/player1/ranking"));
@@ -420,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_7_1_2_multi_level_matches_parent() {
+    fn spec_4_7_1_2_multi_level_matches_parent() {
         assert!(m("sport/#", "sport"));
         assert!(m("sport/#", "sport/"));
         assert!(m("sport/#", "sport/tennis/player1"));
@@ -434,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_7_1_2_hash_alone_matches_everything() {
+    fn spec_4_7_1_2_hash_alone_matches_everything() {
         assert!(validate_topic_filter("#").is_ok());
         for t in ["a", "/", "/a", "a/b/c", "sport/tennis/player1", "+x"] {
             assert!(topic_matches("#", t), "{t:?}");
@@ -443,7 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_7_1_2_valid_multi_level_filters() {
+    fn spec_4_7_1_2_valid_multi_level_filters() {
         for f in ["#", "sport/tennis/#", "/#", "+/#", "$SYS/#", "a//#"] {
             assert_eq!(validate_topic_filter(f), Ok(()), "{f:?}");
         }
@@ -473,7 +473,7 @@ mod tests {
     // ---- 4.7.1.3 single-level wildcard ----
 
     #[test]
-    fn mqtt_4_7_1_3_single_level_matches_one_level() {
+    fn spec_4_7_1_3_single_level_matches_one_level() {
         let f = "sport/tennis/+";
         assert!(m(f, "sport/tennis/player1"));
         assert!(m(f, "sport/tennis/player2"));
@@ -482,13 +482,13 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_7_1_3_single_level_matches_empty_level_not_parent() {
+    fn spec_4_7_1_3_single_level_matches_empty_level_not_parent() {
         assert!(!m("sport/+", "sport"));
         assert!(m("sport/+", "sport/"));
     }
 
     #[test]
-    fn mqtt_4_7_1_3_valid_single_level_filters() {
+    fn spec_4_7_1_3_valid_single_level_filters() {
         for f in [
             "+",
             "+/tennis/#",
@@ -519,7 +519,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_7_1_3_finance_examples() {
+    fn spec_4_7_1_3_finance_examples() {
         assert!(m("+/+", "/finance"));
         assert!(m("/+", "/finance"));
         assert!(!m("+", "/finance"));
@@ -537,7 +537,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_7_2_1_explicit_dollar_filters_match() {
+    fn spec_4_7_2_1_explicit_dollar_filters_match() {
         assert!(m("$SYS/#", "$SYS/broker/uptime"));
         assert!(m("$SYS/#", "$SYS"));
         assert!(m("$SYS/monitor/+", "$SYS/monitor/Clients"));
@@ -593,7 +593,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_7_3_case_sensitive_and_no_normalisation() {
+    fn mqtt_4_7_3_4_case_sensitive_and_no_normalisation() {
         assert!(!m("ACCOUNTS", "Accounts"));
         assert!(m("Accounts payable", "Accounts payable"));
         assert!(!m("/finance", "finance"));
@@ -618,7 +618,7 @@ mod tests {
     // ---- 4.8.2 shared subscriptions ----
 
     #[test]
-    fn mqtt_4_8_2_shared_filter_parsing() {
+    fn spec_4_8_2_shared_filter_parsing() {
         let f = filter("$share/consumer1/sport/tennis/+");
         assert!(f.is_shared());
         assert_eq!(
@@ -644,7 +644,8 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_8_2_shared_inner_filter_follows_dollar_rule() {
+    fn spec_4_8_2_shared_inner_filter_follows_dollar_rule() {
+        // covers: [MQTT-4.7.2-1]
         let f = filter("$share/g/#");
         assert!(!f.matches("$SYS/x"));
         assert!(f.matches("a/b"));
@@ -682,7 +683,8 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_8_2_inner_filter_is_validated() {
+    fn spec_4_8_2_inner_filter_is_validated() {
+        // covers: [MQTT-4.7.1-1] [MQTT-4.7.1-2]
         assert_eq!(
             validate_topic_filter("$share/g/a#"),
             Err(TopicError::MultiLevelNotLast)

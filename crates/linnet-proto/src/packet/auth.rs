@@ -93,12 +93,13 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_15_2_1_success_without_properties_is_empty() {
+    fn spec_3_15_2_1_success_without_properties_is_empty() {
         assert_wire(&Auth::default().into(), ProtocolVersion::V5, &[0xF0, 0x00]);
     }
 
     #[test]
-    fn mqtt_3_15_2_continue_without_properties_writes_a_property_length() {
+    fn spec_3_15_2_continue_without_properties_writes_a_property_length() {
+        // covers: [MQTT-2.2.2-1]
         // AUTH, remaining length 2, continue authentication, property length 0.
         assert_wire(
             &Auth::new(ReasonCode::CONTINUE_AUTHENTICATION).into(),
@@ -108,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_15_2_2_continue_with_every_property() {
+    fn spec_3_15_2_2_continue_with_every_property() {
         let auth = Auth {
             reason_code: ReasonCode::CONTINUE_AUTHENTICATION,
             properties: AuthProperties {
@@ -132,7 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_15_2_1_re_authenticate() {
+    fn spec_3_15_2_1_re_authenticate() {
         let mut auth = Auth::new(ReasonCode::RE_AUTHENTICATE);
         auth.properties.authentication_method = Some("M".into());
         // AUTH, remaining length 6, re-authenticate, property length 4, method "M".
@@ -197,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_auth() {
+    fn spec_2_2_2_2_property_not_allowed_in_auth() {
         assert_rejected(
             ProtocolVersion::V5,
             &[0xF0, 0x07, 0x18, 0x05, 0x11, 0x00, 0x00, 0x00, 0x00],

@@ -121,7 +121,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_2_2_2_v311_accepted_with_session_present() {
+    fn spec_3_2_2_2_v311_accepted_with_session_present() {
         // CONNACK, remaining length 2, session present, return code 0.
         let wire = [0x20, 0x02, 0x01, 0x00];
         assert_wire(
@@ -132,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_2_2_3_v3_return_codes() {
+    fn spec_3_2_2_3_v3_return_codes() {
         for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1] {
             for (value, reason) in [
                 (0x00, ReasonCode::SUCCESS),
@@ -180,7 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_2_2_v5_success_without_properties() {
+    fn spec_3_2_2_v5_success_without_properties() {
         // CONNACK, remaining length 3, flags 0, reason 0, property length 0.
         let wire = [0x20, 0x03, 0x00, 0x00, 0x00];
         assert_wire(
@@ -191,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_2_2_2_v5_failure_reason_code() {
+    fn spec_3_2_2_2_v5_failure_reason_code() {
         // CONNACK, remaining length 3, flags 0, reason 0x87 not authorized, no properties.
         let wire = [0x20, 0x03, 0x00, 0x87, 0x00];
         assert_wire(
@@ -202,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_2_2_3_v5_with_session_present_and_every_property() {
+    fn spec_3_2_2_3_v5_with_session_present_and_every_property() {
         let connack = ConnAck {
             session_present: true,
             reason_code: ReasonCode::SUCCESS,
@@ -315,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_2_2_3_4_maximum_qos_2_is_a_protocol_error() {
+    fn spec_3_2_2_3_4_maximum_qos_2_is_a_protocol_error() {
         let error = DecodeError::InvalidPropertyValue {
             property: PropertyId::MaximumQoS,
             value: 2,
@@ -329,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_2_2_3_3_receive_maximum_zero_is_a_protocol_error() {
+    fn spec_3_2_2_3_3_receive_maximum_zero_is_a_protocol_error() {
         assert_rejected(
             ProtocolVersion::V5,
             &v5_connack(&[0x21, 0x00, 0x00]),
@@ -341,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_2_2_3_5_retain_available_other_than_0_or_1() {
+    fn spec_3_2_2_3_5_retain_available_other_than_0_or_1() {
         assert_rejected(
             ProtocolVersion::V5,
             &v5_connack(&[0x25, 0x02]),
@@ -365,7 +365,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_connack() {
+    fn spec_2_2_2_2_property_not_allowed_in_connack() {
         let error = DecodeError::PropertyNotAllowed {
             property: PropertyId::WillDelayInterval,
             context: "CONNACK",

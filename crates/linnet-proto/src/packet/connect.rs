@@ -290,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_2_minimal_connect_v311() {
+    fn spec_3_1_2_minimal_connect_v311() {
         let connect = Connect::new(ProtocolVersion::V3_1_1, "a");
         #[rustfmt::skip]
         let wire = [
@@ -304,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_2_minimal_connect_v31_uses_mqisdp_level_3() {
+    fn spec_3_1_2_minimal_connect_v31_uses_mqisdp_level_3() {
         let connect = Connect {
             keep_alive: 10,
             ..Connect::new(ProtocolVersion::V3_1, "c1")
@@ -321,7 +321,8 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_2_minimal_connect_v5_has_empty_property_block() {
+    fn spec_3_1_2_minimal_connect_v5_has_empty_property_block() {
+        // covers: [MQTT-2.2.2-1]
         let connect = Connect::new(ProtocolVersion::V5, "");
         #[rustfmt::skip]
         let wire = [
@@ -336,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_3_v311_connect_with_will_username_and_password() {
+    fn spec_3_1_3_v311_connect_with_will_username_and_password() {
         let connect = Connect {
             clean_start: false,
             keep_alive: 30,
@@ -365,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_3_v31_connect_with_qos2_will_and_username() {
+    fn spec_3_1_3_v31_connect_with_qos2_will_and_username() {
         let connect = Connect {
             will: Some(Will {
                 qos: QoS::ExactlyOnce,
@@ -389,7 +390,8 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_2_v5_connect_with_every_field() {
+    fn spec_3_1_2_v5_connect_with_every_field() {
+        // covers: [MQTT-3.1.3-1]
         let connect = Connect {
             clean_start: true,
             keep_alive: 60,
@@ -503,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_2_22_password_without_username_v311() {
+    fn spec_3_1_2_22_password_without_username_v311() {
         // Flags 0x42: password and clean session, no user name.
         let wire = v311_connect(0x42, &[0x00, 0x01, b'p']);
         assert_rejected(
@@ -524,7 +526,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_2_22_password_without_username_allowed_in_v5() {
+    fn spec_3_1_2_22_password_without_username_allowed_in_v5() {
         let connect = Connect {
             password: Some(Bytes::from_static(b"p")),
             ..Connect::new(ProtocolVersion::V5, "a")
@@ -688,7 +690,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_connect() {
+    fn spec_2_2_2_2_property_not_allowed_in_connect() {
         // Topic Alias 1 is a PUBLISH property.
         assert_rejected(
             &v5_connect(&[0x23, 0x00, 0x01]),
@@ -701,7 +703,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_will_properties() {
+    fn spec_2_2_2_2_property_not_allowed_in_will_properties() {
         // A will with Session Expiry Interval 0 among its will properties.
         #[rustfmt::skip]
         let wire = frame(0x10, &[
@@ -744,7 +746,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_2_11_3_receive_maximum_zero_is_a_protocol_error() {
+    fn spec_3_1_2_11_3_receive_maximum_zero_is_a_protocol_error() {
         assert_rejected(
             &v5_connect(&[0x21, 0x00, 0x00]),
             DecodeError::InvalidPropertyValue {
@@ -756,7 +758,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_2_11_4_maximum_packet_size_zero_is_a_protocol_error() {
+    fn spec_3_1_2_11_4_maximum_packet_size_zero_is_a_protocol_error() {
         assert_rejected(
             &v5_connect(&[0x27, 0x00, 0x00, 0x00, 0x00]),
             DecodeError::InvalidPropertyValue {
@@ -768,7 +770,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_2_11_7_request_problem_information_other_than_0_or_1() {
+    fn spec_3_1_2_11_7_request_problem_information_other_than_0_or_1() {
         assert_rejected(
             &v5_connect(&[0x17, 0x02]),
             DecodeError::InvalidPropertyValue {
@@ -780,7 +782,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_1_3_2_will_payload_format_indicator_2_is_rejected() {
+    fn spec_3_1_3_2_will_payload_format_indicator_2_is_rejected() {
         #[rustfmt::skip]
         let wire = frame(0x10, &[
             0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x06, 0x00, 0x3C, 0x00,

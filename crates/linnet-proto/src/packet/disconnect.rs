@@ -111,7 +111,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_14_v3_disconnect_has_no_body() {
+    fn spec_3_14_v3_disconnect_has_no_body() {
         for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1] {
             assert_wire(&Disconnect::default().into(), version, &[0xE0, 0x00]);
         }
@@ -129,7 +129,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_14_2_1_v5_normal_disconnection_without_properties_is_empty() {
+    fn spec_3_14_2_1_v5_normal_disconnection_without_properties_is_empty() {
         assert_wire(
             &Disconnect::new(ReasonCode::NORMAL_DISCONNECTION).into(),
             ProtocolVersion::V5,
@@ -138,7 +138,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_14_2_1_v5_reason_code_only_has_remaining_length_1() {
+    fn spec_3_14_2_1_v5_reason_code_only_has_remaining_length_1() {
         // DISCONNECT, remaining length 1, disconnect with will message.
         assert_wire(
             &Disconnect::new(ReasonCode::DISCONNECT_WITH_WILL_MESSAGE).into(),
@@ -148,7 +148,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_14_2_2_v5_with_every_property() {
+    fn spec_3_14_2_2_v5_with_every_property() {
         let disconnect = Disconnect {
             reason_code: ReasonCode::USE_ANOTHER_SERVER,
             properties: DisconnectProperties {
@@ -172,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_14_2_v5_normal_disconnection_with_properties_writes_the_code() {
+    fn spec_3_14_2_v5_normal_disconnection_with_properties_writes_the_code() {
         let mut disconnect = Disconnect::default();
         disconnect.properties.session_expiry_interval = Some(10);
         #[rustfmt::skip]
@@ -237,7 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_disconnect() {
+    fn spec_2_2_2_2_property_not_allowed_in_disconnect() {
         assert_rejected(
             ProtocolVersion::V5,
             &[0xE0, 0x05, 0x00, 0x03, 0x21, 0x00, 0x0A],

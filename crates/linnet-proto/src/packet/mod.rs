@@ -315,7 +315,7 @@ mod tests {
     ];
 
     #[test]
-    fn mqtt_3_12_pingreq_and_3_13_pingresp() {
+    fn spec_3_12_pingreq_and_3_13_pingresp() {
         for version in VERSIONS {
             assert_wire(&Packet::PingReq, version, &[0xC0, 0x00]);
             assert_wire(&Packet::PingResp, version, &[0xD0, 0x00]);
@@ -349,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_1_2_packet_type_0_is_reserved() {
+    fn spec_2_1_2_packet_type_0_is_reserved() {
         for version in VERSIONS {
             assert_eq!(
                 decode(version, &[0x00, 0x00]),

@@ -205,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_qos0_in_v3() {
+    fn spec_3_3_qos0_in_v3() {
         let publish = Publish::new("a/b", "hi");
         #[rustfmt::skip]
         let wire = [
@@ -218,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_qos0_with_empty_payload() {
+    fn spec_3_3_qos0_with_empty_payload() {
         // PUBLISH QoS 0, remaining length 5, topic "a/b", no payload.
         let wire = [0x30, 0x05, 0x00, 0x03, b'a', b'/', b'b'];
         assert_wire(
@@ -229,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_1_qos1_retained() {
+    fn spec_3_3_1_qos1_retained() {
         let publish = Publish::new("a/b", "hi")
             .with_qos(QoS::AtLeastOnce, id(10))
             .with_retain(true);
@@ -245,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_1_1_qos2_duplicate() {
+    fn spec_3_3_1_1_qos2_duplicate() {
         let publish = Publish {
             dup: true,
             ..Publish::new("a/b", "hi").with_qos(QoS::ExactlyOnce, id(0x1234))
@@ -261,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_2_3_v5_qos0_without_properties() {
+    fn spec_3_3_2_3_v5_qos0_without_properties() {
         #[rustfmt::skip]
         let wire = [
             0x30, 0x08,                      // PUBLISH QoS 0, remaining length 8
@@ -277,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_2_3_v5_qos1_with_every_property() {
+    fn spec_3_3_2_3_v5_qos1_with_every_property() {
         let publish = Publish {
             properties: PublishProperties {
                 payload_format_indicator: Some(true),
@@ -318,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_2_3_4_topic_alias_with_empty_topic() {
+    fn spec_3_3_2_3_4_topic_alias_with_empty_topic() {
         let mut publish = Publish::new("", "p");
         publish.properties.topic_alias = NonZeroU16::new(7);
         #[rustfmt::skip]
@@ -400,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_1_3_zero_packet_id_rejected() {
+    fn spec_2_2_1_3_zero_packet_id_rejected() {
         // QoS 1 with packet id 0.
         let wire = [0x32, 0x07, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x00];
         assert_rejected(
@@ -427,7 +427,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_2_1_empty_topic_without_alias() {
+    fn spec_3_3_2_1_empty_topic_without_alias() {
         // v3: no topic alias exists, so an empty topic is always refused.
         assert_rejected(
             ProtocolVersion::V3_1_1,
@@ -515,7 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_2_3_2_payload_format_indicator_2_is_rejected() {
+    fn spec_3_3_2_3_2_payload_format_indicator_2_is_rejected() {
         assert_rejected(
             ProtocolVersion::V5,
             &v5_publish(&[0x01, 0x02]),
@@ -528,7 +528,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_3_2_3_8_subscription_identifier_zero_is_a_protocol_error() {
+    fn spec_3_3_2_3_8_subscription_identifier_zero_is_a_protocol_error() {
         assert_rejected(
             ProtocolVersion::V5,
             &v5_publish(&[0x0B, 0x00]),
@@ -551,7 +551,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_publish() {
+    fn spec_2_2_2_2_property_not_allowed_in_publish() {
         // Session Expiry Interval is a CONNECT/CONNACK/DISCONNECT property.
         assert_rejected(
             ProtocolVersion::V5,

@@ -123,7 +123,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_4_v3_responses_are_a_packet_id_only() {
+    fn spec_3_4_v3_responses_are_a_packet_id_only() {
         for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1] {
             for (make, first) in kinds() {
                 // Fixed header, remaining length 2, packet id 0x0102.
@@ -134,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_4_2_1_v5_success_without_properties_uses_the_short_form() {
+    fn spec_3_4_2_1_v5_success_without_properties_uses_the_short_form() {
         for (make, first) in kinds() {
             // Remaining length 2: reason code and properties omitted.
             let wire = [first, 0x02, 0x00, 0x07];
@@ -143,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_4_2_1_v5_reason_code_without_properties_has_remaining_length_3() {
+    fn spec_3_4_2_1_v5_reason_code_without_properties_has_remaining_length_3() {
         let cases = [
             (
                 Packet::PubAck as MakeResponse,
@@ -174,7 +174,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_5_2_v5_full_form_with_properties() {
+    fn spec_3_5_2_v5_full_form_with_properties() {
         let mut pubrec = PubResponse::with_reason(id(7), ReasonCode::UNSPECIFIED_ERROR);
         pubrec.properties = AckProperties {
             reason_string: Some("no".into()),
@@ -193,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_7_2_v5_success_with_properties_writes_the_reason_code() {
+    fn spec_3_7_2_v5_success_with_properties_writes_the_reason_code() {
         let mut pubcomp = PubResponse::new(id(3));
         pubcomp.properties.reason_string = Some("ok".into());
         #[rustfmt::skip]
@@ -244,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_1_zero_packet_id_rejected() {
+    fn spec_2_2_1_zero_packet_id_rejected() {
         for (_, first) in kinds() {
             let packet = PacketType::from_nibble(first >> 4).unwrap();
             let error = DecodeError::ZeroPacketId { packet };
@@ -305,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_a_publish_response() {
+    fn spec_2_2_2_2_property_not_allowed_in_a_publish_response() {
         // PUBACK with Topic Alias 1.
         #[rustfmt::skip]
         let wire = [0x40, 0x07, 0x00, 0x01, 0x00, 0x03, 0x23, 0x00, 0x01];

@@ -119,7 +119,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_9_3_v3_granted_qos_and_failure() {
+    fn spec_3_9_3_v3_granted_qos_and_failure() {
         let suback = SubAck::new(
             id(10),
             vec![
@@ -153,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_9_3_v5_reason_codes_without_properties() {
+    fn spec_3_9_3_v5_reason_codes_without_properties() {
         let suback = SubAck::new(
             id(10),
             vec![ReasonCode::GRANTED_QOS_2, ReasonCode::TOPIC_FILTER_INVALID],
@@ -164,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_9_2_1_v5_with_properties() {
+    fn spec_3_9_2_1_v5_with_properties() {
         let mut suback = SubAck::new(
             id(1),
             vec![
@@ -187,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_9_3_v3_return_code_outside_0_1_2_0x80() {
+    fn spec_3_9_3_v3_return_code_outside_0_1_2_0x80() {
         for code in [0x03, 0x81, 0x87] {
             assert_rejected(
                 ProtocolVersion::V3_1_1,
@@ -202,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_9_3_v5_reason_code_not_listed_for_suback() {
+    fn mqtt_3_9_3_2_v5_reason_code_not_listed_for_suback() {
         // 0x11 is UNSUBACK's, 0x10 PUBACK's, 0x03 undefined.
         for code in [0x03, 0x10, 0x11, 0x81] {
             assert_rejected(
@@ -218,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_1_zero_packet_id_rejected() {
+    fn spec_2_2_1_zero_packet_id_rejected() {
         assert_rejected(
             ProtocolVersion::V3_1_1,
             &[0x90, 0x03, 0x00, 0x00, 0x00],
@@ -243,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_suback() {
+    fn spec_2_2_2_2_property_not_allowed_in_suback() {
         #[rustfmt::skip]
         let wire = [
             0x90, 0x09, 0x00, 0x01,

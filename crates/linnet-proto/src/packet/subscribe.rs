@@ -206,7 +206,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_8_v3_subscribe_with_several_filters() {
+    fn spec_3_8_v3_subscribe_with_several_filters() {
         let subscribe = Subscribe {
             packet_id: id(10),
             subscriptions: vec![
@@ -229,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_8_3_1_v5_subscribe_with_options_and_properties() {
+    fn spec_3_8_3_1_v5_subscribe_with_options_and_properties() {
         let subscribe = Subscribe {
             packet_id: id(1),
             subscriptions: vec![
@@ -332,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_1_3_zero_packet_id_rejected() {
+    fn spec_2_2_1_3_zero_packet_id_rejected() {
         let mut wire = v5_subscribe(0x00);
         wire[3] = 0x00;
         assert_rejected(
@@ -363,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_8_3_4_v311_options_above_qos_are_reserved() {
+    fn spec_3_8_3_4_v311_options_above_qos_are_reserved() {
         // In 3.1.1 bits 2-7 are reserved: the v5 option bits included.
         let wire = [0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x04];
         for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1] {
@@ -375,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_8_3_1_retain_handling_3_is_a_protocol_error() {
+    fn spec_3_8_3_1_retain_handling_3_is_a_protocol_error() {
         assert_rejected(
             ProtocolVersion::V5,
             &v5_subscribe(0x30),
@@ -385,7 +385,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_8_3_1_maximum_qos_3_is_a_protocol_error() {
+    fn spec_3_8_3_1_maximum_qos_3_is_a_protocol_error() {
         assert_rejected(
             ProtocolVersion::V5,
             &v5_subscribe(0x03),
@@ -418,7 +418,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_4_7_1_invalid_topic_filter() {
+    fn mqtt_4_7_1_1_invalid_topic_filter() {
         #[rustfmt::skip]
         let wire = [
             0x82, 0x0B, 0x00, 0x01, 0x00,
@@ -434,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_8_2_1_2_subscription_identifier_zero_is_a_protocol_error() {
+    fn spec_3_8_2_1_2_subscription_identifier_zero_is_a_protocol_error() {
         #[rustfmt::skip]
         let wire = [
             0x82, 0x09, 0x00, 0x01,
@@ -453,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_8_2_1_2_subscription_identifier_twice_is_a_protocol_error() {
+    fn spec_3_8_2_1_2_subscription_identifier_twice_is_a_protocol_error() {
         #[rustfmt::skip]
         let wire = [
             0x82, 0x0B, 0x00, 0x01,
@@ -469,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_subscribe() {
+    fn spec_2_2_2_2_property_not_allowed_in_subscribe() {
         #[rustfmt::skip]
         let wire = [
             0x82, 0x0C, 0x00, 0x01,

@@ -101,7 +101,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_11_v3_unsuback_is_a_packet_id_only() {
+    fn spec_3_11_v3_unsuback_is_a_packet_id_only() {
         // UNSUBACK, remaining length 2, packet id 5.
         let wire = [0xB0, 0x02, 0x00, 0x05];
         for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1] {
@@ -121,7 +121,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_11_3_v5_reason_codes() {
+    fn spec_3_11_3_v5_reason_codes() {
         let unsuback = UnsubAck::new(
             id(5),
             vec![ReasonCode::SUCCESS, ReasonCode::NO_SUBSCRIPTION_EXISTED],
@@ -132,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_11_2_1_v5_with_reason_string() {
+    fn spec_3_11_2_1_v5_with_reason_string() {
         let mut unsuback = UnsubAck::new(id(6), vec![ReasonCode::TOPIC_FILTER_INVALID]);
         unsuback.properties.reason_string = Some("gone".into());
         #[rustfmt::skip]
@@ -160,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_11_3_v5_reason_code_not_listed_for_unsuback() {
+    fn mqtt_3_11_3_2_v5_reason_code_not_listed_for_unsuback() {
         // Granted QoS 1 is SUBACK's, quota exceeded is not listed for UNSUBACK.
         for code in [0x01, 0x97, 0x9E] {
             assert_rejected(
@@ -176,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_1_zero_packet_id_rejected() {
+    fn spec_2_2_1_zero_packet_id_rejected() {
         assert_rejected(
             ProtocolVersion::V3_1_1,
             &[0xB0, 0x02, 0x00, 0x00],
@@ -201,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_unsuback() {
+    fn spec_2_2_2_2_property_not_allowed_in_unsuback() {
         #[rustfmt::skip]
         let wire = [
             0xB0, 0x06, 0x00, 0x05,

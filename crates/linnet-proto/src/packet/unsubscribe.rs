@@ -121,7 +121,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_10_v3_unsubscribe_with_two_filters() {
+    fn spec_3_10_v3_unsubscribe_with_two_filters() {
         let unsubscribe = Unsubscribe::new(PacketId::new(11).unwrap(), filters(&["a/b", "c"]));
         #[rustfmt::skip]
         let wire = [
@@ -135,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_10_2_v5_without_properties() {
+    fn spec_3_10_2_v5_without_properties() {
         let unsubscribe = Unsubscribe::new(PacketId::new(1).unwrap(), filters(&["$share/g/#"]));
         #[rustfmt::skip]
         let wire = [
@@ -148,7 +148,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_3_10_2_1_v5_with_user_property() {
+    fn spec_3_10_2_1_v5_with_user_property() {
         let mut unsubscribe = Unsubscribe::new(PacketId::new(11).unwrap(), filters(&["a/b"]));
         unsubscribe.properties.user_properties = vec![("k".into(), "v".into())];
         #[rustfmt::skip]
@@ -194,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_1_3_zero_packet_id_rejected() {
+    fn spec_2_2_1_3_zero_packet_id_rejected() {
         assert_rejected(
             ProtocolVersion::V3_1_1,
             &[0xA2, 0x05, 0x00, 0x00, 0x00, 0x01, b'a'],
@@ -216,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_2_2_2_2_property_not_allowed_in_unsubscribe() {
+    fn spec_2_2_2_2_property_not_allowed_in_unsubscribe() {
         #[rustfmt::skip]
         let wire = [
             0xA2, 0x08, 0x00, 0x01,
