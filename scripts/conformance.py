@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Generates docs/conformance.md: every MQTT 5.0 normative statement and the tests that cover it.
+"""Generates docs/conformance.md: every normative statement of MQTT 5.0 and MQTT 3.1.1 with
+the tests that cover it.
 
-A test covers a statement when its function name starts with the statement id written in
-snake case (`fn mqtt_3_1_2_3_...` covers MQTT-3.1.2-3) or when a line inside it says
-`covers: [MQTT-x.y.z-n]` (for ids whose shape a function name cannot carry, such as MQTT-4.2-1).
-Statements without a test take their status from docs/conformance-notes.txt.
+A test covers an MQTT 5.0 statement when its function name starts with the id in snake case
+(`fn mqtt_3_1_2_3_...` covers MQTT-3.1.2-3), and an MQTT 3.1.1 statement when it starts with
+`mqtt311_` (`fn mqtt311_3_1_2_24_...`). Any line inside a test may also say
+`covers: [MQTT-x.y.z-n]` or `covers: [v311:MQTT-x.y.z-n]` (for ids a name cannot carry, or a
+test that covers several). Python tests use the same names with a `test_` prefix.
+Who owns each statement, and the status of those without a test, come from
+docs/conformance-notes.txt.
 
   scripts/conformance.py          rewrite docs/conformance.md
   scripts/conformance.py --check  fail if docs/conformance.md is out of date (CI runs this)
@@ -19,24 +23,32 @@ NOTES = ROOT / "docs/conformance-notes.txt"
 OUT = ROOT / "docs/conformance.md"
 SCAN = ["crates", "tests"]
 
-FN = re.compile(r"\bfn\s+(mqtt(?:_\d+)+)_[a-z]")
-COVERS = re.compile(r"covers:\s*((?:\[MQTT-[0-9.]+-\d+\]\s*)+)")
-TAG = re.compile(r"\[(MQTT-[0-9.]+-\d+)\]")
+FN = re.compile(r"\b(?:fn|def)\s+(?:test_)?(mqtt(?:311)?(?:_\d+)+)_[a-z]")
+DEF = re.compile(r"\b(?:fn|def)\s+(\w+)")
+COVERS = re.compile(r"covers:\s*((?:\[(?:v311:)?MQTT-[0-9.]+-\d+\]\s*)+)")
+TAG = re.compile(r"\[((?:v311:)?MQTT-[0-9.]+-\d+)\]")
 
 
-def statement_ids():
-    return [
-        line.strip()
-        for line in IDS.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
+def load_notes():
+    """(v5 ids in order, v311 ids in order, id -> (who, paraphrase))."""
+    v5, v311, info = [], [], {}
+    for line in NOTES.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        sid, _, rest = line.partition(" ")
+        who, _, text = rest.partition(":")
+        info[sid] = (who.strip(), text.strip())
+        (v311 if sid.startswith("v311:") else v5).append(sid)
+    return v5, v311, info
 
 
 def fn_name_to_id(name, known):
-    """mqtt_3_1_2_3 -> MQTT-3.1.2-3; tries every split so MQTT-4.2-1 style ids also work."""
-    parts = name.split("_")[1:]
+    """mqtt_3_1_2_3 -> MQTT-3.1.2-3, mqtt311_3_1_2_24 -> v311:MQTT-3.1.2-24; tries every split
+    so ids such as MQTT-4.2-1 work too."""
+    head, *parts = name.split("_")
+    prefix = "v311:" if head == "mqtt311" else ""
     for cut in range(len(parts) - 1, 0, -1):
-        candidate = "MQTT-" + ".".join(parts[:cut]) + "-" + "-".join(parts[cut:])
+        candidate = prefix + "MQTT-" + ".".join(parts[:cut]) + "-" + "-".join(parts[cut:])
         if candidate in known:
             return candidate
     return None
@@ -49,59 +61,64 @@ def scan(known):
             if path.suffix not in (".rs", ".py") or "target" in path.parts:
                 continue
             rel = path.relative_to(ROOT).as_posix()
-            current_fn = None
+            current = None
             for line in path.read_text(errors="replace").splitlines():
-                m = re.search(r"\b(?:fn|def)\s+(\w+)", line)
-                if m:
-                    current_fn = m.group(1)
-                    fm = FN.search(line) or re.search(r"\bdef\s+(test_mqtt(?:_\d+)+)_[a-z]", line)
-                    if fm:
-                        name = fm.group(1).removeprefix("test_")
-                        sid = fn_name_to_id(name, known)
+                definition = DEF.search(line)
+                if definition:
+                    current = definition.group(1)
+                    named = FN.search(line)
+                    if named:
+                        sid = fn_name_to_id(named.group(1), known)
                         if sid:
-                            coverage.setdefault(sid, set()).add(f"{rel}::{current_fn}")
-                cm = COVERS.search(line)
-                if cm and current_fn:
-                    for sid in TAG.findall(cm.group(1)):
+                            coverage.setdefault(sid, set()).add(f"{rel}::{current}")
+                tagged = COVERS.search(line)
+                if tagged and current:
+                    for sid in TAG.findall(tagged.group(1)):
                         if sid in known:
-                            coverage.setdefault(sid, set()).add(f"{rel}::{current_fn}")
+                            coverage.setdefault(sid, set()).add(f"{rel}::{current}")
     return coverage
 
 
-def notes():
-    result = {}
-    if NOTES.exists():
-        for line in NOTES.read_text().splitlines():
-            if line.strip() and not line.startswith("#"):
-                sid, _, note = line.partition(" ")
-                result[sid.strip()] = note.strip()
-    return result
+def table(title, ids, coverage, info):
+    server_side = [s for s in ids if info[s][0] in ("server", "both", "codec")]
+    covered = [s for s in ids if s in coverage]
+    covered_server = [s for s in server_side if s in coverage]
+    lines = [
+        f"## {title}",
+        "",
+        f"Covered: **{len(covered)} of {len(ids)}** statements; server-side (server, both, codec): "
+        f"**{len(covered_server)} of {len(server_side)}**.",
+        "",
+        "| statement | who | what it asks (paraphrase) | tests |",
+        "|---|---|---|---|",
+    ]
+    for sid in ids:
+        who, text = info[sid]
+        tests = sorted(coverage.get(sid, ()))
+        cell = "<br>".join(f"`{t}`" for t in tests) if tests else "not covered yet"
+        lines.append(f"| {sid.removeprefix('v311:')} | {who} | {text.replace('|', '/')} | {cell} |")
+    return lines
 
 
 def render():
-    ids = statement_ids()
-    known = set(ids)
-    coverage = scan(known)
-    status = notes()
-    covered = sum(1 for sid in ids if sid in coverage)
+    v5, v311, info = load_notes()
+    expected = [l.strip() for l in IDS.read_text().splitlines() if l.strip() and not l.startswith("#")]
+    if v5 != expected:
+        sys.exit("docs/conformance-notes.txt does not list the MQTT 5.0 ids of docs/spec in order")
+    coverage = scan(set(v5) | set(v311))
     lines = [
-        "# Conformance: MQTT 5.0 normative statements",
+        "# Conformance: MQTT 5.0 and 3.1.1 normative statements",
         "",
         "Generated by `scripts/conformance.py` from the test names; CI fails when this file is",
-        "stale. A test covers a statement when its name starts with the id in snake case",
-        "(`mqtt_3_1_2_3_...`) or it carries a `covers: [MQTT-x.y.z-n]` line. Statements",
-        "without a test show their status from `docs/conformance-notes.txt`.",
+        "stale. A test covers a 5.0 statement when its name starts with the id in snake case",
+        "(`mqtt_3_1_2_3_...`), a 3.1.1 statement when it starts with `mqtt311_`, or when it",
+        "carries a `covers: [MQTT-x.y.z-n]` / `covers: [v311:MQTT-x.y.z-n]` line. The paraphrases",
+        "and owners come from `docs/conformance-notes.txt` (read the standard for the text).",
         "",
-        f"Covered: **{covered} of {len(ids)}** statements.",
-        "",
-        "| statement | tests | status |",
-        "|---|---|---|",
     ]
-    for sid in ids:
-        tests = sorted(coverage.get(sid, ()))
-        cell = "<br>".join(f"`{t}`" for t in tests) if tests else ""
-        note = "covered" if tests else status.get(sid, "not covered yet")
-        lines.append(f"| {sid} | {cell} | {note} |")
+    lines += table("MQTT 5.0", v5, coverage, info)
+    lines += [""]
+    lines += table("MQTT 3.1.1", v311, coverage, info)
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use linnet_proto::{Connect, ConnAck, Disconnect, Packet, ProtocolVersion, ReasonCode};
+use linnet_proto::{ConnAck, Connect, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use linnet_testkit::{RawClient, TestBroker};
 
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
@@ -33,7 +33,12 @@ async fn mqtt_3_1_0_2_second_connect_is_a_protocol_error() {
     let mut client = broker.client(V5, "twice").await;
     client.send(Connect::new(V5, "twice")).await;
     let packets = client.expect_closed().await;
-    assert_eq!(packets, vec![Packet::Disconnect(Disconnect::new(ReasonCode::PROTOCOL_ERROR))]);
+    assert_eq!(
+        packets,
+        vec![Packet::Disconnect(Disconnect::new(
+            ReasonCode::PROTOCOL_ERROR
+        ))]
+    );
 }
 
 #[tokio::test]
@@ -41,11 +46,18 @@ async fn mqtt_3_1_2_2_unsupported_protocol_level_gets_return_code_1() {
     let broker = TestBroker::start().await;
     let mut client = RawClient::open(broker.tcp, V311).await;
     // CONNECT "MQTT" level 6, clean session, keep alive 60, client id "x".
-    client.send_bytes(&[0x10, 0x0D, 0, 4, b'M', b'Q', b'T', b'T', 6, 0x02, 0, 60, 0, 1, b'x']).await;
+    client
+        .send_bytes(&[
+            0x10, 0x0D, 0, 4, b'M', b'Q', b'T', b'T', 6, 0x02, 0, 60, 0, 1, b'x',
+        ])
+        .await;
     let packets = client.expect_closed().await;
     assert_eq!(
         packets,
-        vec![Packet::ConnAck(ConnAck::new(false, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION))]
+        vec![Packet::ConnAck(ConnAck::new(
+            false,
+            ReasonCode::UNSUPPORTED_PROTOCOL_VERSION
+        ))]
     );
 }
 
@@ -71,7 +83,10 @@ async fn mqtt_3_2_2_16_v5_empty_client_id_gets_an_assigned_identifier() {
     let broker = TestBroker::start().await;
     let (_client, connack) = RawClient::connect(broker.tcp, Connect::new(V5, "")).await;
     assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
-    let assigned = connack.properties.assigned_client_identifier.expect("assigned id");
+    let assigned = connack
+        .properties
+        .assigned_client_identifier
+        .expect("assigned id");
     assert!(!assigned.is_empty());
 }
 
@@ -81,7 +96,12 @@ async fn mqtt_3_1_4_3_same_client_id_takes_over_and_v5_gets_0x8e() {
     let mut first = broker.client(V5, "dup").await;
     let _second = broker.client(V5, "dup").await;
     let packets = first.expect_closed().await;
-    assert_eq!(packets, vec![Packet::Disconnect(Disconnect::new(ReasonCode::SESSION_TAKEN_OVER))]);
+    assert_eq!(
+        packets,
+        vec![Packet::Disconnect(Disconnect::new(
+            ReasonCode::SESSION_TAKEN_OVER
+        ))]
+    );
 }
 
 #[tokio::test]
@@ -93,8 +113,16 @@ async fn mqtt_3_1_2_22_keep_alive_expiry_closes_after_one_and_a_half_times() {
     let started = tokio::time::Instant::now();
     let packets = client.expect_closed().await;
     let waited = started.elapsed();
-    assert_eq!(packets, vec![Packet::Disconnect(Disconnect::new(ReasonCode::KEEP_ALIVE_TIMEOUT))]);
-    assert!(waited >= Duration::from_millis(1400), "closed after {waited:?}");
+    assert_eq!(
+        packets,
+        vec![Packet::Disconnect(Disconnect::new(
+            ReasonCode::KEEP_ALIVE_TIMEOUT
+        ))]
+    );
+    assert!(
+        waited >= Duration::from_millis(1400),
+        "closed after {waited:?}"
+    );
 }
 
 #[tokio::test]

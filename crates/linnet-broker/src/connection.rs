@@ -470,8 +470,8 @@ where
             if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
                 self.read_buf.reserve(READ_CHUNK);
             }
+            // Unbiased: a subscriber flooded with output must still read its acks.
             tokio::select! {
-                biased;
                 _ = shutdown.changed() => return Exit::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN),
                 _ = self.session.wake.notified() => {
                     match self.flush().await {

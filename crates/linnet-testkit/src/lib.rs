@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use linnet_broker::{Broker, Config};
 use linnet_proto::{
-    ConnAck, Connect, Decoder, Packet, PacketId, ProtocolVersion, Publish, QoS, SubAck,
-    Subscribe, TopicFilter,
+    ConnAck, Connect, Decoder, Packet, PacketId, ProtocolVersion, Publish, QoS, SubAck, Subscribe,
+    TopicFilter,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,13 +44,20 @@ impl TestBroker {
         adjust(&mut config);
         config.validate().expect("test config is valid");
         let broker = Broker::new(config);
-        let bound = linnet_broker::bind(broker.clone()).await.expect("bind loopback");
+        let bound = linnet_broker::bind(broker.clone())
+            .await
+            .expect("bind loopback");
         let tcp = bound.tcp_addrs()[0];
         let ws = bound.ws_addrs().first().copied().unwrap_or(tcp);
         let task = tokio::spawn(async move {
             bound.serve().await.expect("broker serves");
         });
-        Self { broker, tcp, ws, task: Some(task) }
+        Self {
+            broker,
+            tcp,
+            ws,
+            task: Some(task),
+        }
     }
 
     /// Shuts the broker down and waits for it to finish.
@@ -63,8 +70,13 @@ impl TestBroker {
 
     /// Connects a raw client and completes CONNECT / CONNACK with a clean session.
     pub async fn client(&self, version: ProtocolVersion, client_id: &str) -> RawClient {
-        let (client, connack) = RawClient::connect(self.tcp, Connect::new(version, client_id)).await;
-        assert_eq!(connack.reason_code, linnet_proto::ReasonCode::SUCCESS, "{connack:?}");
+        let (client, connack) =
+            RawClient::connect(self.tcp, Connect::new(version, client_id)).await;
+        assert_eq!(
+            connack.reason_code,
+            linnet_proto::ReasonCode::SUCCESS,
+            "{connack:?}"
+        );
         client
     }
 }
@@ -87,9 +99,16 @@ pub struct RawClient {
 impl RawClient {
     /// Opens a TCP connection without sending anything.
     pub async fn open(addr: SocketAddr, version: ProtocolVersion) -> Self {
-        let stream = TcpStream::connect(addr).await.expect("connect to test broker");
+        let stream = TcpStream::connect(addr)
+            .await
+            .expect("connect to test broker");
         stream.set_nodelay(true).expect("nodelay");
-        Self { stream, decoder: Decoder::new(version), buf: BytesMut::new(), version }
+        Self {
+            stream,
+            decoder: Decoder::new(version),
+            buf: BytesMut::new(),
+            version,
+        }
     }
 
     /// Opens a connection, sends `connect` and returns the CONNACK.
@@ -105,7 +124,10 @@ impl RawClient {
     /// Sends one packet encoded for this client's version.
     pub async fn send(&mut self, packet: impl Into<Packet>) {
         let mut out = BytesMut::new();
-        packet.into().encode(self.version, &mut out).expect("test packet encodes");
+        packet
+            .into()
+            .encode(self.version, &mut out)
+            .expect("test packet encodes");
         self.send_bytes(&out).await;
     }
 
@@ -171,7 +193,8 @@ impl RawClient {
 
     /// SUBSCRIBE to one filter and return the SUBACK.
     pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> SubAck {
-        self.send(Subscribe::new(pid(1), topic_filter(filter), qos)).await;
+        self.send(Subscribe::new(pid(1), topic_filter(filter), qos))
+            .await;
         match self.recv().await {
             Packet::SubAck(suback) => suback,
             other => panic!("expected SUBACK, got {other:?}"),
