@@ -1,1 +1,901 @@
-//! Placeholder: filled by the broker black-box suite.
+//! PUBLISH over real sockets: the QoS 0/1/2 flows in both directions, QoS downgrade, QoS 2
+//! duplicate suppression, ordering, overlapping subscriptions, v5 PUBACK reason codes,
+//! `$SYS` and wildcard topics, and byte-exact payloads.
+
+use std::collections::HashSet;
+use std::num::{NonZeroU16, NonZeroU32};
+
+use linnet_proto::{
+    Bytes, BytesMut, Connect, Disconnect, Packet, PacketId, ProtocolVersion, PubResponse, Publish,
+    QoS, ReasonCode, SubAck, Subscribe, SubscribeProperties,
+};
+use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
+use std::time::Duration;
+
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+const V5: ProtocolVersion = ProtocolVersion::V5;
+const QUIET: Duration = Duration::from_millis(200);
+
+/// A PUBLISH at `qos`; `id` is used only for QoS 1 and 2.
+fn publish(topic: &str, payload: impl Into<Bytes>, qos: QoS, id: u16) -> Publish {
+    let packet_id = (qos != QoS::AtMostOnce).then(|| pid(id));
+    Publish::new(topic, payload).with_qos(qos, packet_id)
+}
+
+/// The PUBLISH the broker should send for `topic`/`payload` at `qos` with packet id `id`.
+fn delivered(topic: &str, payload: impl Into<Bytes>, qos: QoS, id: Option<PacketId>) -> Publish {
+    Publish::new(topic, payload).with_qos(qos, id)
+}
+
+/// PINGREQ / PINGRESP: the broker has handled everything this client sent before, and (since
+/// the broker answers in order) nothing else was queued for this client ahead of the PINGRESP.
+async fn ping(client: &mut RawClient) {
+    client.send(Packet::PingReq).await;
+    assert_eq!(client.recv().await, Packet::PingResp);
+}
+
+/// Subscribes with a v5 Subscription Identifier and returns the SUBACK.
+async fn subscribe_with_id(client: &mut RawClient, filter: &str, qos: QoS, id: u32) -> SubAck {
+    let mut subscribe = Subscribe::new(pid(2), topic_filter(filter), qos);
+    subscribe.properties = SubscribeProperties {
+        subscription_identifier: NonZeroU32::new(id),
+        ..Default::default()
+    };
+    client.send(subscribe).await;
+    match client.recv().await {
+        Packet::SubAck(suback) => suback,
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+}
+
+/// Receives a PUBLISH and completes its QoS flow as the receiving client.
+async fn recv_and_ack(client: &mut RawClient) -> Publish {
+    let publish = client.recv_publish().await;
+    match (publish.qos, publish.packet_id) {
+        (QoS::AtMostOnce, None) => {}
+        (QoS::AtLeastOnce, Some(id)) => client.send(Packet::PubAck(PubResponse::new(id))).await,
+        (QoS::ExactlyOnce, Some(id)) => {
+            client.send(Packet::PubRec(PubResponse::new(id))).await;
+            assert_eq!(client.recv().await, Packet::PubRel(PubResponse::new(id)));
+            client.send(Packet::PubComp(PubResponse::new(id))).await;
+        }
+        other => panic!("QoS and packet id disagree: {other:?}"),
+    }
+    publish
+}
+
+/// Sends `publish` as the publishing client and completes its QoS flow, expecting Success.
+async fn publish_and_complete(client: &mut RawClient, publish: Publish) {
+    let (qos, id) = (publish.qos, publish.packet_id);
+    client.send(publish).await;
+    match (qos, id) {
+        (QoS::AtMostOnce, _) => ping(client).await,
+        (QoS::AtLeastOnce, Some(id)) => {
+            assert_eq!(client.recv().await, Packet::PubAck(PubResponse::new(id)));
+        }
+        (QoS::ExactlyOnce, Some(id)) => {
+            assert_eq!(client.recv().await, Packet::PubRec(PubResponse::new(id)));
+            client.send(Packet::PubRel(PubResponse::new(id))).await;
+            assert_eq!(client.recv().await, Packet::PubComp(PubResponse::new(id)));
+        }
+        other => panic!("QoS and packet id disagree: {other:?}"),
+    }
+}
+
+/// A v5 client whose Receive Maximum is `receive_maximum`.
+async fn v5_client_with_receive_maximum(
+    broker: &TestBroker,
+    client_id: &str,
+    receive_maximum: u16,
+) -> RawClient {
+    let mut connect = Connect::new(V5, client_id);
+    connect.properties.receive_maximum = NonZeroU16::new(receive_maximum);
+    let (client, connack) = RawClient::connect(broker.tcp, connect).await;
+    assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
+    client
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client -> broker
+
+#[tokio::test]
+async fn mqtt_3_3_4_1_qos0_publish_gets_no_response() {
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::AtMostOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publisher
+            .send(publish("t", "zero", QoS::AtMostOnce, 0))
+            .await;
+        // The next packet after a QoS 0 PUBLISH is the answer to the PINGREQ: no PUBACK.
+        ping(&mut publisher).await;
+        assert_eq!(
+            subscriber.recv_publish().await,
+            delivered("t", "zero", QoS::AtMostOnce, None),
+            "{version}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_3_2_4_qos1_publish_gets_puback_with_its_packet_id() {
+    // covers: [MQTT-3.3.4-1]
+    // v311: MQTT-4.3.2-2, MQTT-3.3.4-1, MQTT-2.3.1-6
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::AtLeastOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publisher
+            .send(publish("t", "one", QoS::AtLeastOnce, 0x1234))
+            .await;
+        assert_eq!(
+            publisher.recv().await,
+            Packet::PubAck(PubResponse::new(pid(0x1234)))
+        );
+        let got = subscriber.recv_publish().await;
+        assert_eq!(
+            got,
+            delivered("t", "one", QoS::AtLeastOnce, got.packet_id),
+            "{version}"
+        );
+        assert!(got.packet_id.is_some());
+        ping(&mut publisher).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_3_3_8_qos2_publish_gets_pubrec_and_pubrel_gets_pubcomp() {
+    // covers: [MQTT-4.3.3-11] [MQTT-3.3.4-1]
+    // v311: MQTT-4.3.3-2, MQTT-3.3.4-1, MQTT-2.3.1-6
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::ExactlyOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publisher
+            .send(publish("t", "two", QoS::ExactlyOnce, 0xBEEF))
+            .await;
+        assert_eq!(
+            publisher.recv().await,
+            Packet::PubRec(PubResponse::new(pid(0xBEEF)))
+        );
+        publisher
+            .send(Packet::PubRel(PubResponse::new(pid(0xBEEF))))
+            .await;
+        assert_eq!(
+            publisher.recv().await,
+            Packet::PubComp(PubResponse::new(pid(0xBEEF)))
+        );
+        let got = recv_and_ack(&mut subscriber).await;
+        assert_eq!(
+            got,
+            delivered("t", "two", QoS::ExactlyOnce, got.packet_id),
+            "{version}"
+        );
+        ping(&mut publisher).await;
+        ping(&mut subscriber).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_3_3_10_qos2_publish_resent_before_pubrel_is_delivered_once() {
+    // v311: MQTT-4.3.3-2 (no duplicate onward delivery)
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::ExactlyOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publisher
+            .send(publish("t", "once", QoS::ExactlyOnce, 5))
+            .await;
+        assert_eq!(
+            publisher.recv().await,
+            Packet::PubRec(PubResponse::new(pid(5)))
+        );
+        // Re-sent with DUP before PUBREL (the client did not see the PUBREC, say): PUBREC again,
+        // nothing routed a second time.
+        for _ in 0..2 {
+            let mut again = publish("t", "once", QoS::ExactlyOnce, 5);
+            again.dup = true;
+            publisher.send(again).await;
+            assert_eq!(
+                publisher.recv().await,
+                Packet::PubRec(PubResponse::new(pid(5)))
+            );
+        }
+        publisher
+            .send(Packet::PubRel(PubResponse::new(pid(5))))
+            .await;
+        assert_eq!(
+            publisher.recv().await,
+            Packet::PubComp(PubResponse::new(pid(5)))
+        );
+
+        let got = recv_and_ack(&mut subscriber).await;
+        assert_eq!(got.payload, "once");
+        // PINGRESP is the next packet: no second copy was queued ahead of it.
+        ping(&mut subscriber).await;
+        subscriber.expect_nothing(QUIET).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_3_3_12_after_pubcomp_the_same_packet_id_is_a_new_message() {
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::AtMostOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publish_and_complete(&mut publisher, publish("t", "first", QoS::ExactlyOnce, 7)).await;
+        publish_and_complete(&mut publisher, publish("t", "second", QoS::ExactlyOnce, 7)).await;
+        assert_eq!(subscriber.recv_publish().await.payload, "first");
+        assert_eq!(
+            subscriber.recv_publish().await.payload,
+            "second",
+            "{version}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_3_3_9_after_an_error_pubrec_the_same_packet_id_is_a_new_message() {
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscriber.subscribe("t", QoS::AtMostOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    // Clients may not publish into $SYS: refused with PUBREC 0x87, which ends that flow.
+    publisher
+        .send(publish("$SYS/fake", "refused", QoS::ExactlyOnce, 3))
+        .await;
+    assert_eq!(
+        publisher.recv().await,
+        Packet::PubRec(PubResponse::with_reason(pid(3), ReasonCode::NOT_AUTHORIZED))
+    );
+    // The same id without PUBREL: a new message, routed and answered with a fresh PUBREC.
+    publish_and_complete(&mut publisher, publish("t", "new", QoS::ExactlyOnce, 3)).await;
+    assert_eq!(
+        subscriber.recv_publish().await,
+        delivered("t", "new", QoS::AtMostOnce, None)
+    );
+}
+
+#[tokio::test]
+async fn mqtt_4_3_2_5_after_puback_the_same_packet_id_is_a_new_message() {
+    // v311: MQTT-4.3.2-2
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::AtMostOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publish_and_complete(&mut publisher, publish("t", "first", QoS::AtLeastOnce, 9)).await;
+        // Even with DUP set, after the PUBACK this is a new publication.
+        let mut second = publish("t", "second", QoS::AtLeastOnce, 9);
+        second.dup = true;
+        publish_and_complete(&mut publisher, second).await;
+        assert_eq!(subscriber.recv_publish().await.payload, "first");
+        assert_eq!(
+            subscriber.recv_publish().await.payload,
+            "second",
+            "{version}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_3_3_11_pubrel_for_an_unknown_packet_id_gets_pubcomp() {
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        client.send(Packet::PubRel(PubResponse::new(pid(42)))).await;
+        let expected = if version.is_v5() {
+            PubResponse::with_reason(pid(42), ReasonCode::PACKET_IDENTIFIER_NOT_FOUND)
+        } else {
+            PubResponse::new(pid(42))
+        };
+        assert_eq!(client.recv().await, Packet::PubComp(expected), "{version}");
+        ping(&mut client).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_3_1_3_forwarded_publish_has_dup_0_even_if_received_with_dup_1() {
+    // v311: MQTT-3.3.1-3
+    for version in [V311, V5] {
+        for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            let broker = TestBroker::start().await;
+            let mut subscriber = broker.client(version, "sub").await;
+            subscriber.subscribe("t", QoS::ExactlyOnce).await;
+            let mut publisher = broker.client(version, "pub").await;
+            let mut resent = publish("t", "dup", qos, 11);
+            resent.dup = true;
+            publish_and_complete(&mut publisher, resent).await;
+            let got = recv_and_ack(&mut subscriber).await;
+            assert_eq!(
+                got,
+                delivered("t", "dup", qos, got.packet_id),
+                "{version} {qos:?}"
+            );
+            assert!(!got.dup);
+        }
+    }
+}
+
+#[tokio::test]
+async fn v5_puback_reports_no_matching_subscribers_with_0x10() {
+    let broker = TestBroker::start().await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publisher
+        .send(publish("nobody/home", "x", QoS::AtLeastOnce, 1))
+        .await;
+    assert_eq!(
+        publisher.recv().await,
+        Packet::PubAck(PubResponse::with_reason(
+            pid(1),
+            ReasonCode::NO_MATCHING_SUBSCRIBERS
+        ))
+    );
+    // QoS 2: PUBREC 0x10 is below 0x80, so the flow goes on to PUBCOMP Success.
+    publisher
+        .send(publish("nobody/home", "x", QoS::ExactlyOnce, 2))
+        .await;
+    assert_eq!(
+        publisher.recv().await,
+        Packet::PubRec(PubResponse::with_reason(
+            pid(2),
+            ReasonCode::NO_MATCHING_SUBSCRIBERS
+        ))
+    );
+    publisher
+        .send(Packet::PubRel(PubResponse::new(pid(2))))
+        .await;
+    assert_eq!(
+        publisher.recv().await,
+        Packet::PubComp(PubResponse::new(pid(2)))
+    );
+
+    // Once someone subscribes, the same PUBLISH is acknowledged with Success.
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscriber.subscribe("nobody/+", QoS::AtMostOnce).await;
+    publisher
+        .send(publish("nobody/home", "x", QoS::AtLeastOnce, 3))
+        .await;
+    assert_eq!(
+        publisher.recv().await,
+        Packet::PubAck(PubResponse::new(pid(3)))
+    );
+    assert_eq!(subscriber.recv_publish().await.topic, "nobody/home");
+}
+
+#[tokio::test]
+async fn v311_puback_has_no_reason_code_when_nobody_subscribes() {
+    let broker = TestBroker::start().await;
+    let mut publisher = broker.client(V311, "pub").await;
+    publish_and_complete(&mut publisher, publish("nobody", "x", QoS::AtLeastOnce, 1)).await;
+    publish_and_complete(&mut publisher, publish("nobody", "x", QoS::ExactlyOnce, 2)).await;
+}
+
+#[tokio::test]
+async fn client_publish_to_sys_is_not_delivered() {
+    // v311: MQTT-3.3.5-2 (an unauthorised PUBLISH is acknowledged normally, or the connection
+    // is closed); v5 says Not authorized in the PUBACK.
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("$SYS/#", QoS::AtLeastOnce).await;
+        subscriber.subscribe("marker", QoS::AtMostOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+
+        publisher
+            .send(publish(
+                "$SYS/broker/uptime",
+                "0 seconds",
+                QoS::AtMostOnce,
+                0,
+            ))
+            .await;
+        publisher
+            .send(publish(
+                "$SYS/broker/uptime",
+                "1 seconds",
+                QoS::AtLeastOnce,
+                1,
+            ))
+            .await;
+        let expected = if version.is_v5() {
+            PubResponse::with_reason(pid(1), ReasonCode::NOT_AUTHORIZED)
+        } else {
+            PubResponse::new(pid(1))
+        };
+        assert_eq!(
+            publisher.recv().await,
+            Packet::PubAck(expected),
+            "{version}"
+        );
+        publisher
+            .send(publish("marker", "end", QoS::AtMostOnce, 0))
+            .await;
+
+        // The marker, sent last, is the first thing the $SYS/# subscriber sees.
+        assert_eq!(
+            subscriber.recv_publish().await,
+            delivered("marker", "end", QoS::AtMostOnce, None),
+            "{version}"
+        );
+        subscriber.expect_nothing(QUIET).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_3_2_2_wildcard_in_publish_topic_closes_the_connection() {
+    // v311: MQTT-3.3.2-2, MQTT-4.8.0-1
+    for version in [V311, V5] {
+        for topic in ["a/+", "a/#", "+", "a/b+c"] {
+            let broker = TestBroker::start().await;
+            let mut subscriber = broker.client(version, "sub").await;
+            subscriber.subscribe("#", QoS::AtMostOnce).await;
+            let mut publisher = broker.client(version, "pub").await;
+            publisher
+                .send(publish(topic, "x", QoS::AtLeastOnce, 1))
+                .await;
+            let packets = publisher.expect_closed().await;
+            if version.is_v5() {
+                // Topic Name invalid, or Malformed Packet: either says why.
+                let reason = match packets.as_slice() {
+                    [Packet::Disconnect(Disconnect { reason_code, .. })] => *reason_code,
+                    other => panic!("{topic}: expected one DISCONNECT, got {other:?}"),
+                };
+                assert!(
+                    [ReasonCode::TOPIC_NAME_INVALID, ReasonCode::MALFORMED_PACKET]
+                        .contains(&reason),
+                    "{topic}: {reason:?}"
+                );
+            } else {
+                assert!(packets.is_empty(), "{topic}: {packets:?}");
+            }
+            ping(&mut subscriber).await;
+            subscriber.expect_nothing(QUIET).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn v5_publish_above_maximum_qos_is_disconnected_with_0x9b() {
+    let broker = TestBroker::with_config(|c| c.mqtt.maximum_qos = 1).await;
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscriber.subscribe("t", QoS::AtMostOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publisher
+        .send(publish("t", "too much", QoS::ExactlyOnce, 1))
+        .await;
+    assert_eq!(
+        publisher.expect_closed().await,
+        vec![Packet::Disconnect(Disconnect::new(
+            ReasonCode::QOS_NOT_SUPPORTED
+        ))]
+    );
+    ping(&mut subscriber).await;
+    subscriber.expect_nothing(QUIET).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broker -> client
+
+#[tokio::test]
+async fn mqtt_4_3_2_2_broker_sends_qos1_with_a_packet_id_and_dup_0() {
+    // v311: MQTT-4.3.2-1, MQTT-2.3.1-4
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::AtLeastOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publish_and_complete(&mut publisher, publish("t", "m", QoS::AtLeastOnce, 1)).await;
+        let got = subscriber.recv_publish().await;
+        let id = got.packet_id.expect("QoS 1 PUBLISH has a packet id");
+        assert_eq!(
+            got,
+            delivered("t", "m", QoS::AtLeastOnce, Some(id)),
+            "{version}"
+        );
+        subscriber.send(Packet::PubAck(PubResponse::new(id))).await;
+        ping(&mut subscriber).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_3_2_1_broker_uses_a_distinct_packet_id_per_unacknowledged_message() {
+    // covers: [MQTT-4.3.3-1]
+    // v311: MQTT-2.3.1-4
+    for version in [V311, V5] {
+        for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            let broker = TestBroker::start().await;
+            let mut subscriber = broker.client(version, "sub").await;
+            subscriber.subscribe("t", qos).await;
+            let mut publisher = broker.client(version, "pub").await;
+            for n in 1..=5u16 {
+                publish_and_complete(&mut publisher, publish("t", n.to_string(), qos, n)).await;
+            }
+            let mut ids = HashSet::new();
+            for n in 1..=5u16 {
+                let got = subscriber.recv_publish().await;
+                assert_eq!(got.payload, n.to_string());
+                assert_eq!(got.qos, qos);
+                assert!(
+                    ids.insert(got.packet_id.expect("packet id")),
+                    "{version} {qos:?}: reused"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_3_3_4_broker_qos2_flow_pubrec_pubrel_pubcomp_with_one_packet_id() {
+    // covers: [MQTT-4.3.3-2]
+    // v311: MQTT-4.3.3-1
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::ExactlyOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publish_and_complete(&mut publisher, publish("t", "exactly", QoS::ExactlyOnce, 1)).await;
+
+        let got = subscriber.recv_publish().await;
+        let id = got.packet_id.expect("QoS 2 PUBLISH has a packet id");
+        assert_eq!(
+            got,
+            delivered("t", "exactly", QoS::ExactlyOnce, Some(id)),
+            "{version}"
+        );
+        subscriber.send(Packet::PubRec(PubResponse::new(id))).await;
+        assert_eq!(
+            subscriber.recv().await,
+            Packet::PubRel(PubResponse::new(id)),
+            "{version}"
+        );
+        subscriber.send(Packet::PubComp(PubResponse::new(id))).await;
+        ping(&mut subscriber).await;
+        subscriber.expect_nothing(QUIET).await;
+    }
+}
+
+#[tokio::test]
+async fn broker_qos2_slot_is_freed_by_pubcomp_not_by_pubrec() {
+    let broker = TestBroker::start().await;
+    let mut subscriber = v5_client_with_receive_maximum(&broker, "sub", 1).await;
+    subscriber.subscribe("t", QoS::ExactlyOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publish_and_complete(&mut publisher, publish("t", "1", QoS::ExactlyOnce, 1)).await;
+    publish_and_complete(&mut publisher, publish("t", "2", QoS::ExactlyOnce, 2)).await;
+
+    let first = subscriber.recv_publish().await;
+    assert_eq!(first.payload, "1");
+    let id = first.packet_id.expect("packet id");
+    subscriber.send(Packet::PubRec(PubResponse::new(id))).await;
+    assert_eq!(
+        subscriber.recv().await,
+        Packet::PubRel(PubResponse::new(id))
+    );
+    // Still in flight until PUBCOMP: the second message waits.
+    ping(&mut subscriber).await;
+    subscriber.send(Packet::PubComp(PubResponse::new(id))).await;
+    let second = recv_and_ack(&mut subscriber).await;
+    assert_eq!(
+        second,
+        delivered("t", "2", QoS::ExactlyOnce, second.packet_id)
+    );
+}
+
+#[tokio::test]
+async fn mqtt_4_4_0_2_error_puback_or_pubrec_from_the_client_completes_the_message() {
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = v5_client_with_receive_maximum(&broker, "sub", 1).await;
+        subscriber.subscribe("t", qos).await;
+        let mut publisher = broker.client(V5, "pub").await;
+        publish_and_complete(&mut publisher, publish("t", "1", qos, 1)).await;
+        publish_and_complete(&mut publisher, publish("t", "2", qos, 2)).await;
+
+        let first = subscriber.recv_publish().await;
+        assert_eq!(first.payload, "1");
+        let refusal =
+            PubResponse::with_reason(first.packet_id.expect("id"), ReasonCode::UNSPECIFIED_ERROR);
+        subscriber
+            .send(if qos == QoS::AtLeastOnce {
+                Packet::PubAck(refusal)
+            } else {
+                Packet::PubRec(refusal)
+            })
+            .await;
+        // No PUBREL for a refused QoS 2 message, no re-send: the next packet is message 2.
+        let second = recv_and_ack(&mut subscriber).await;
+        assert_eq!(
+            second,
+            delivered("t", "2", qos, second.packet_id),
+            "{qos:?}"
+        );
+        ping(&mut subscriber).await;
+    }
+}
+
+#[tokio::test]
+async fn v5_pubrec_for_an_unknown_packet_id_gets_pubrel_0x92() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client(V5, "c").await;
+    client.send(Packet::PubRec(PubResponse::new(pid(77)))).await;
+    assert_eq!(
+        client.recv().await,
+        Packet::PubRel(PubResponse::with_reason(
+            pid(77),
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+        ))
+    );
+    ping(&mut client).await;
+}
+
+#[tokio::test]
+async fn puback_and_pubcomp_for_unknown_packet_ids_are_ignored() {
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        client.send(Packet::PubAck(PubResponse::new(pid(5)))).await;
+        client.send(Packet::PubComp(PubResponse::new(pid(6)))).await;
+        // No answer and no disconnect.
+        ping(&mut client).await;
+        client.expect_nothing(QUIET).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// QoS downgrade, ordering, overlapping subscriptions
+
+#[tokio::test]
+async fn mqtt_3_8_4_8_delivery_qos_is_the_lower_of_published_and_granted() {
+    // v311: MQTT-3.8.4-6
+    let cases = [
+        // (granted, published, delivered)
+        (QoS::AtMostOnce, QoS::ExactlyOnce, QoS::AtMostOnce),
+        (QoS::AtMostOnce, QoS::AtLeastOnce, QoS::AtMostOnce),
+        (QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtLeastOnce),
+        (QoS::ExactlyOnce, QoS::AtLeastOnce, QoS::AtLeastOnce),
+        (QoS::ExactlyOnce, QoS::AtMostOnce, QoS::AtMostOnce),
+        (QoS::ExactlyOnce, QoS::ExactlyOnce, QoS::ExactlyOnce),
+    ];
+    for version in [V311, V5] {
+        for (granted, published, expected) in cases {
+            let broker = TestBroker::start().await;
+            let mut subscriber = broker.client(version, "sub").await;
+            let suback = subscriber.subscribe("t", granted).await;
+            assert_eq!(suback.reason_codes, vec![ReasonCode(granted as u8)]);
+            let mut publisher = broker.client(version, "pub").await;
+            publish_and_complete(&mut publisher, publish("t", "q", published, 1)).await;
+            let got = recv_and_ack(&mut subscriber).await;
+            assert_eq!(
+                got,
+                delivered("t", "q", expected, got.packet_id),
+                "{version}: granted {granted:?}, published {published:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_6_0_5_burst_of_200_qos1_messages_arrives_in_order() {
+    // covers: [MQTT-4.6.0-6]
+    // v311: MQTT-4.6.0-5, MQTT-4.6.0-6
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("burst", QoS::AtLeastOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        // All 200 in one write, so the broker handles them as one batch.
+        let mut wire = BytesMut::new();
+        for n in 1..=200u16 {
+            Packet::Publish(publish("burst", n.to_string(), QoS::AtLeastOnce, n))
+                .encode(version, &mut wire)
+                .expect("encodes");
+        }
+        publisher.send_bytes(&wire).await;
+        for n in 1..=200u16 {
+            assert_eq!(
+                publisher.recv().await,
+                Packet::PubAck(PubResponse::new(pid(n)))
+            );
+        }
+        for n in 1..=200u16 {
+            let got = recv_and_ack(&mut subscriber).await;
+            assert_eq!(
+                got,
+                delivered("burst", n.to_string(), QoS::AtLeastOnce, got.packet_id),
+                "{version}"
+            );
+        }
+        ping(&mut subscriber).await;
+    }
+}
+
+#[tokio::test]
+async fn order_is_kept_when_messages_queue_behind_a_small_receive_maximum() {
+    // covers: [MQTT-4.6.0-5]
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = v5_client_with_receive_maximum(&broker, "sub", 3).await;
+        subscriber.subscribe("burst", QoS::ExactlyOnce).await;
+        let mut publisher = broker.client(V5, "pub").await;
+        let mut wire = BytesMut::new();
+        for n in 1..=50u16 {
+            Packet::Publish(publish("burst", n.to_string(), qos, n))
+                .encode(V5, &mut wire)
+                .expect("encodes");
+        }
+        publisher.send_bytes(&wire).await;
+        // Answer packets as they come: with a window of 3, PUBLISH and PUBREL interleave.
+        let mut payloads = Vec::new();
+        let mut released = 0;
+        while payloads.len() < 50 || (qos == QoS::ExactlyOnce && released < 50) {
+            match subscriber.recv().await {
+                Packet::Publish(got) => {
+                    assert_eq!(got.qos, qos);
+                    let id = got.packet_id.expect("packet id");
+                    payloads.push(got.payload);
+                    subscriber
+                        .send(if qos == QoS::AtLeastOnce {
+                            Packet::PubAck(PubResponse::new(id))
+                        } else {
+                            Packet::PubRec(PubResponse::new(id))
+                        })
+                        .await;
+                }
+                Packet::PubRel(rel) => {
+                    released += 1;
+                    subscriber
+                        .send(Packet::PubComp(PubResponse::new(rel.packet_id)))
+                        .await;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let expected: Vec<Bytes> = (1..=50u16).map(|n| Bytes::from(n.to_string())).collect();
+        assert_eq!(payloads, expected, "{qos:?}");
+        ping(&mut subscriber).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_3_4_2_overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() {
+    // v311: MQTT-3.3.5-1 (3.1.1 also allows one copy per subscription; Linnet sends one).
+    let pairs = [
+        (QoS::AtMostOnce, QoS::ExactlyOnce),
+        (QoS::ExactlyOnce, QoS::AtMostOnce),
+        (QoS::AtLeastOnce, QoS::AtMostOnce),
+    ];
+    for version in [V311, V5] {
+        for (hash_qos, plus_qos) in pairs {
+            let broker = TestBroker::start().await;
+            let mut subscriber = broker.client(version, "sub").await;
+            subscriber.subscribe("a/#", hash_qos).await;
+            subscriber.subscribe("a/+", plus_qos).await;
+            let mut publisher = broker.client(version, "pub").await;
+            publish_and_complete(&mut publisher, publish("a/b", "both", QoS::ExactlyOnce, 1)).await;
+            let got = recv_and_ack(&mut subscriber).await;
+            let highest = hash_qos.max(plus_qos);
+            assert_eq!(
+                got,
+                delivered("a/b", "both", highest, got.packet_id),
+                "{version}: a/# {hash_qos:?}, a/+ {plus_qos:?}"
+            );
+            ping(&mut subscriber).await;
+            subscriber.expect_nothing(QUIET).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_3_4_4_one_copy_for_overlapping_subscriptions_carries_every_identifier() {
+    // covers: [MQTT-3.3.4-3]
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscribe_with_id(&mut subscriber, "a/#", QoS::AtLeastOnce, 1).await;
+    subscribe_with_id(&mut subscriber, "a/+", QoS::AtMostOnce, 2).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publish_and_complete(&mut publisher, publish("a/b", "both", QoS::AtLeastOnce, 1)).await;
+    publish_and_complete(
+        &mut publisher,
+        publish("a/b/c", "hash only", QoS::AtLeastOnce, 2),
+    )
+    .await;
+
+    let mut got = recv_and_ack(&mut subscriber).await;
+    let mut ids: Vec<u32> = got
+        .properties
+        .subscription_identifiers
+        .iter()
+        .map(|id| id.get())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![1, 2]);
+    got.properties.subscription_identifiers.clear();
+    assert_eq!(
+        got,
+        delivered("a/b", "both", QoS::AtLeastOnce, got.packet_id)
+    );
+
+    let got = recv_and_ack(&mut subscriber).await;
+    let mut expected = delivered("a/b/c", "hash only", QoS::AtLeastOnce, got.packet_id);
+    expected.properties.subscription_identifiers = vec![NonZeroU32::new(1).expect("non-zero")];
+    assert_eq!(got, expected);
+    ping(&mut subscriber).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payloads
+
+#[tokio::test]
+async fn binary_payload_with_zero_bytes_is_forwarded_byte_exact() {
+    let mut payload: Vec<u8> = vec![0, 0, 0];
+    payload.extend(0..=255u8);
+    payload.extend([0xFF, 0x00, 0xEF, 0xBB, 0xBF, 0x00, 0x00]);
+    let payload = Bytes::from(payload);
+    for version in [V311, V5] {
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            let broker = TestBroker::start().await;
+            let mut subscriber = broker.client(version, "sub").await;
+            subscriber.subscribe("bin", QoS::ExactlyOnce).await;
+            let mut publisher = broker.client(version, "pub").await;
+            publish_and_complete(&mut publisher, publish("bin", payload.clone(), qos, 1)).await;
+            let got = recv_and_ack(&mut subscriber).await;
+            assert_eq!(
+                got,
+                delivered("bin", payload.clone(), qos, got.packet_id),
+                "{version}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn payload_of_64_kib_is_forwarded_byte_exact() {
+    let payload: Vec<u8> = (0..65_536u32)
+        .map(|i| (i.wrapping_mul(31) % 251) as u8)
+        .collect();
+    assert!(payload.contains(&0));
+    let payload = Bytes::from(payload);
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("big", QoS::AtLeastOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publish_and_complete(
+            &mut publisher,
+            publish("big", payload.clone(), QoS::AtLeastOnce, 1),
+        )
+        .await;
+        let got = recv_and_ack(&mut subscriber).await;
+        assert_eq!(got.payload.len(), 65_536);
+        assert_eq!(
+            got,
+            delivered("big", payload.clone(), QoS::AtLeastOnce, got.packet_id)
+        );
+    }
+}
+
+#[tokio::test]
+async fn empty_payload_is_forwarded() {
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("empty", QoS::AtLeastOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publish_and_complete(
+            &mut publisher,
+            publish("empty", Bytes::new(), QoS::AtLeastOnce, 1),
+        )
+        .await;
+        let got = recv_and_ack(&mut subscriber).await;
+        assert_eq!(
+            got,
+            delivered("empty", Bytes::new(), QoS::AtLeastOnce, got.packet_id)
+        );
+    }
+}

@@ -1,1 +1,1306 @@
-//! Placeholder: filled by the broker black-box suite.
+//! SUBSCRIBE / UNSUBSCRIBE over real sockets: SUBACK and UNSUBACK codes, wildcard matching
+//! through the broker, `$` topics, resubscription, v5 subscription options (No Local, Retain
+//! As Published, Subscription Identifier), shared subscriptions and invalid filters.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use linnet_proto::{
+    Bytes, Connect, Disconnect, Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
+    SubAck, Subscribe, SubscribeProperties, Subscription, SubscriptionOptions, UnsubAck,
+    Unsubscribe,
+};
+use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
+
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+const V5: ProtocolVersion = ProtocolVersion::V5;
+const QUIET: Duration = Duration::from_millis(200);
+
+/// A PUBLISH at `qos`; `id` is used only for QoS 1 and 2.
+fn publish(topic: &str, payload: impl Into<Bytes>, qos: QoS, id: u16) -> Publish {
+    let packet_id = (qos != QoS::AtMostOnce).then(|| pid(id));
+    Publish::new(topic, payload).with_qos(qos, packet_id)
+}
+
+/// One filter with its options.
+fn subscription(filter: &str, options: SubscriptionOptions) -> Subscription {
+    Subscription {
+        filter: topic_filter(filter),
+        options,
+    }
+}
+
+/// A SUBSCRIBE with several filters and an optional v5 Subscription Identifier.
+fn subscribe_packet(packet_id: u16, filters: &[(&str, QoS)], identifier: Option<u32>) -> Subscribe {
+    Subscribe {
+        packet_id: pid(packet_id),
+        subscriptions: filters
+            .iter()
+            .map(|&(filter, qos)| subscription(filter, SubscriptionOptions::qos(qos)))
+            .collect(),
+        properties: SubscribeProperties {
+            subscription_identifier: identifier.and_then(NonZeroU32::new),
+            ..Default::default()
+        },
+    }
+}
+
+/// Sends a SUBSCRIBE and returns the SUBACK.
+async fn subscribe(client: &mut RawClient, subscribe: Subscribe) -> SubAck {
+    client.send(subscribe).await;
+    match client.recv().await {
+        Packet::SubAck(suback) => suback,
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+}
+
+/// Subscribes to one filter with these options and expects it granted.
+async fn subscribe_options(client: &mut RawClient, filter: &str, options: SubscriptionOptions) {
+    let packet = Subscribe {
+        packet_id: pid(1),
+        subscriptions: vec![subscription(filter, options)],
+        properties: SubscribeProperties::default(),
+    };
+    let suback = subscribe(client, packet).await;
+    assert_eq!(suback.reason_codes, vec![ReasonCode(options.qos as u8)]);
+}
+
+/// Sends an UNSUBSCRIBE and returns the UNSUBACK.
+async fn unsubscribe(client: &mut RawClient, packet_id: u16, filters: &[&str]) -> UnsubAck {
+    let filters = filters.iter().map(|f| topic_filter(f)).collect();
+    client.send(Unsubscribe::new(pid(packet_id), filters)).await;
+    match client.recv().await {
+        Packet::UnsubAck(unsuback) => unsuback,
+        other => panic!("expected UNSUBACK, got {other:?}"),
+    }
+}
+
+/// PINGREQ / PINGRESP: the broker has handled everything this client sent before, and (since
+/// the broker answers in order) nothing else was queued for this client ahead of the PINGRESP.
+async fn ping(client: &mut RawClient) {
+    client.send(Packet::PingReq).await;
+    assert_eq!(client.recv().await, Packet::PingResp);
+}
+
+/// Publishes at QoS 1 and expects a PUBACK (any reason below 0x80).
+async fn publish_qos1(client: &mut RawClient, topic: &str, payload: &str, id: u16) {
+    client
+        .send(publish(topic, payload.to_owned(), QoS::AtLeastOnce, id))
+        .await;
+    match client.recv().await {
+        Packet::PubAck(ack) if ack.packet_id == pid(id) && ack.reason_code.is_success() => {}
+        other => panic!("expected PUBACK {id}, got {other:?}"),
+    }
+}
+
+/// Receives a PUBLISH and completes its QoS flow as the receiving client.
+async fn recv_and_ack(client: &mut RawClient) -> Publish {
+    let publish = client.recv_publish().await;
+    match (publish.qos, publish.packet_id) {
+        (QoS::AtMostOnce, None) => {}
+        (QoS::AtLeastOnce, Some(id)) => client.send(Packet::PubAck(PubResponse::new(id))).await,
+        (QoS::ExactlyOnce, Some(id)) => {
+            client.send(Packet::PubRec(PubResponse::new(id))).await;
+            assert_eq!(client.recv().await, Packet::PubRel(PubResponse::new(id)));
+            client.send(Packet::PubComp(PubResponse::new(id))).await;
+        }
+        other => panic!("QoS and packet id disagree: {other:?}"),
+    }
+    publish
+}
+
+/// Receives QoS 0 PUBLISH packets until `QUIET` passes without one.
+async fn drain(client: &mut RawClient) -> Vec<Publish> {
+    let mut got = Vec::new();
+    while let Some(packet) = client.try_recv(QUIET).await {
+        match packet {
+            Packet::Publish(publish) => got.push(publish),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    got
+}
+
+/// A SUBSCRIBE for one filter written byte by byte, so the filter can be invalid.
+fn raw_subscribe(version: ProtocolVersion, filter: &str, options: u8) -> Vec<u8> {
+    let mut body = vec![0x00, 0x01];
+    if version.is_v5() {
+        body.push(0x00); // no properties
+    }
+    body.extend_from_slice(&u16::try_from(filter.len()).expect("short").to_be_bytes());
+    body.extend_from_slice(filter.as_bytes());
+    body.push(options);
+    let mut wire = vec![
+        0x82,
+        u8::try_from(body.len()).expect("one-byte remaining length"),
+    ];
+    wire.extend_from_slice(&body);
+    wire
+}
+
+/// Sends SUBSCRIBE for `filter` (invalid) and expects the broker to close the connection
+/// without a SUBACK: v5 with a DISCONNECT carrying one of `reasons`, 3.1.1 silently.
+async fn expect_filter_rejected(version: ProtocolVersion, filter: &str, reasons: &[ReasonCode]) {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client(version, "c").await;
+    client
+        .send_bytes(&raw_subscribe(version, filter, 0x01))
+        .await;
+    let packets = client.expect_closed().await;
+    if version.is_v5() {
+        match packets.as_slice() {
+            [Packet::Disconnect(Disconnect { reason_code, .. })] => {
+                assert!(reasons.contains(reason_code), "{filter}: {reason_code:?}");
+            }
+            other => panic!("{version} {filter}: expected one DISCONNECT, got {other:?}"),
+        }
+    } else {
+        assert!(packets.is_empty(), "{version} {filter}: {packets:?}");
+    }
+    assert_eq!(broker.broker.subscription_count(), 0, "{filter}");
+}
+
+/// Subscribes one client per filter (plus `$end`), publishes every topic (payload = topic)
+/// then `$end`, and checks that each client received exactly its expected topics, in order.
+async fn assert_routing(version: ProtocolVersion, topics: &[&str], expected: &[(&str, &[&str])]) {
+    let broker = TestBroker::start().await;
+    let mut subscribers = Vec::new();
+    for (n, (filter, _)) in expected.iter().enumerate() {
+        let mut client = broker.client(version, &format!("sub{n}")).await;
+        // `$end` is matched by no wildcard filter at the first level [MQTT-4.7.2-1].
+        let suback = subscribe(
+            &mut client,
+            subscribe_packet(
+                1,
+                &[(filter, QoS::AtMostOnce), ("$end", QoS::AtMostOnce)],
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(
+            suback.reason_codes,
+            vec![ReasonCode::GRANTED_QOS_0; 2],
+            "{filter}"
+        );
+        subscribers.push(client);
+    }
+    let mut publisher = broker.client(version, "pub").await;
+    for topic in topics.iter().chain(&["$end"]) {
+        publisher
+            .send(publish(topic, topic.to_string(), QoS::AtMostOnce, 0))
+            .await;
+    }
+    ping(&mut publisher).await;
+    for ((filter, wanted), client) in expected.iter().zip(&mut subscribers) {
+        let mut got = Vec::new();
+        loop {
+            let publish = client.recv_publish().await;
+            assert_eq!(publish.payload, publish.topic.as_bytes(), "{filter}");
+            assert_eq!((publish.qos, publish.retain), (QoS::AtMostOnce, false));
+            if publish.topic == "$end" {
+                break;
+            }
+            got.push(publish.topic.to_string());
+        }
+        assert_eq!(got, *wanted, "{version}: filter {filter:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SUBACK
+
+#[tokio::test]
+async fn mqtt_3_9_3_1_suback_codes_follow_the_order_of_the_filters() {
+    // covers: [MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-3.8.4-5] [MQTT-3.8.4-6]
+    // v311: MQTT-3.8.4-1, MQTT-3.8.4-2, MQTT-3.8.4-4, MQTT-3.8.4-5, MQTT-3.9.3-1, MQTT-2.3.1-7
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        let filters = [
+            ("q/two", QoS::ExactlyOnce),
+            ("q/zero", QoS::AtMostOnce),
+            ("q/one", QoS::AtLeastOnce),
+        ];
+        let suback = subscribe(&mut subscriber, subscribe_packet(0x1234, &filters, None)).await;
+        assert_eq!(
+            suback,
+            SubAck::new(
+                pid(0x1234),
+                vec![
+                    ReasonCode::GRANTED_QOS_2,
+                    ReasonCode::GRANTED_QOS_0,
+                    ReasonCode::GRANTED_QOS_1
+                ]
+            ),
+            "{version}"
+        );
+        // Each filter is a subscription of its own, at its granted QoS.
+        let mut publisher = broker.client(version, "pub").await;
+        for (n, (topic, granted)) in filters.iter().enumerate() {
+            publisher
+                .send(publish(topic, "x", QoS::ExactlyOnce, n as u16 + 1))
+                .await;
+            assert!(matches!(publisher.recv().await, Packet::PubRec(_)));
+            let got = recv_and_ack(&mut subscriber).await;
+            assert_eq!(
+                (got.topic.as_ref(), got.qos),
+                (*topic, *granted),
+                "{version}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_2_2_10_qos_above_maximum_qos_is_granted_at_the_maximum() {
+    // covers: [MQTT-3.8.4-7]
+    for maximum in [0u8, 1] {
+        for version in [V311, V5] {
+            let broker = TestBroker::with_config(|c| c.mqtt.maximum_qos = maximum).await;
+            let mut subscriber = broker.client(version, "sub").await;
+            let filters = [
+                ("a", QoS::AtMostOnce),
+                ("b", QoS::AtLeastOnce),
+                ("c", QoS::ExactlyOnce),
+            ];
+            let suback = subscribe(&mut subscriber, subscribe_packet(9, &filters, None)).await;
+            let expected: Vec<ReasonCode> = filters
+                .iter()
+                .map(|(_, qos)| ReasonCode((*qos as u8).min(maximum)))
+                .collect();
+            assert_eq!(
+                suback,
+                SubAck::new(pid(9), expected),
+                "{version} maximum {maximum}"
+            );
+
+            // Delivered at the granted QoS, not the requested one.
+            let mut publisher = broker.client(version, "pub").await;
+            let qos = if maximum == 0 {
+                QoS::AtMostOnce
+            } else {
+                QoS::AtLeastOnce
+            };
+            publisher.send(publish("c", "capped", qos, 1)).await;
+            if qos == QoS::AtLeastOnce {
+                assert_eq!(
+                    publisher.recv().await,
+                    Packet::PubAck(PubResponse::new(pid(1)))
+                );
+            }
+            let got = recv_and_ack(&mut subscriber).await;
+            assert_eq!(got.qos, qos, "{version} maximum {maximum}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_8_4_7_refused_filters_get_a_failure_code_in_their_place() {
+    // v311: MQTT-3.8.4-5, MQTT-3.9.3-1 (3.1.1 has the single failure code 0x80)
+    let broker = TestBroker::with_config(|c| {
+        c.mqtt.wildcard_subscription_available = false;
+        c.mqtt.shared_subscription_available = false;
+        c.limits.max_topic_length = 16;
+    })
+    .await;
+    for version in [V311, V5] {
+        let mut subscriber = broker.client(version, "sub").await;
+        let mut filters = vec![
+            ("ok/1", QoS::AtLeastOnce),
+            ("w/+", QoS::AtLeastOnce),
+            ("this/is/far/too/long", QoS::AtMostOnce),
+            ("ok/2", QoS::ExactlyOnce),
+        ];
+        let mut expected = if version.is_v5() {
+            vec![
+                ReasonCode::GRANTED_QOS_1,
+                ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+                ReasonCode::TOPIC_FILTER_INVALID,
+                ReasonCode::GRANTED_QOS_2,
+            ]
+        } else {
+            vec![
+                ReasonCode(1),
+                ReasonCode(0x80),
+                ReasonCode(0x80),
+                ReasonCode(2),
+            ]
+        };
+        if version.is_v5() {
+            filters.push(("$share/g/ok/3", QoS::AtMostOnce));
+            expected.push(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
+        }
+        let suback = subscribe(&mut subscriber, subscribe_packet(3, &filters, None)).await;
+        assert_eq!(suback, SubAck::new(pid(3), expected), "{version}");
+
+        // A refused filter delivers nothing; the granted ones around it do.
+        let mut publisher = broker.client(version, "pub").await;
+        for topic in ["w/1", "this/is/far/too/long", "ok/3", "ok/2"] {
+            publisher
+                .send(publish(topic, "x", QoS::AtMostOnce, 0))
+                .await;
+        }
+        assert_eq!(subscriber.recv_publish().await.topic, "ok/2", "{version}");
+        ping(&mut subscriber).await;
+        publisher
+            .send(Packet::Disconnect(Disconnect::default()))
+            .await;
+        subscriber
+            .send(Packet::Disconnect(Disconnect::default()))
+            .await;
+        subscriber.expect_closed().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching
+
+#[tokio::test]
+async fn mqtt_3_3_2_3_each_subscriber_gets_exactly_the_topics_its_filter_matches() {
+    // v311: MQTT-3.3.2-3, MQTT-4.7.1-2, MQTT-4.7.1-3
+    let topics = [
+        "sport",
+        "sport/",
+        "sport/tennis",
+        "sport/tennis/player1",
+        "sport/tennis/player1/ranking",
+        "sport/tennis/player2",
+        "sport/badminton/player1",
+        "/finance",
+        "finance",
+    ];
+    let all: &[&str] = &topics;
+    let expected: &[(&str, &[&str])] = &[
+        (
+            "sport/tennis/player1/#",
+            &["sport/tennis/player1", "sport/tennis/player1/ranking"],
+        ),
+        (
+            "sport/#",
+            &[
+                "sport",
+                "sport/",
+                "sport/tennis",
+                "sport/tennis/player1",
+                "sport/tennis/player1/ranking",
+                "sport/tennis/player2",
+                "sport/badminton/player1",
+            ],
+        ),
+        ("sport/+", &["sport/", "sport/tennis"]),
+        (
+            "+/tennis/#",
+            &[
+                "sport/tennis",
+                "sport/tennis/player1",
+                "sport/tennis/player1/ranking",
+                "sport/tennis/player2",
+            ],
+        ),
+        (
+            "sport/+/player1",
+            &["sport/tennis/player1", "sport/badminton/player1"],
+        ),
+        ("+", &["sport", "finance"]),
+        ("+/+", &["sport/", "sport/tennis", "/finance"]),
+        ("/+", &["/finance"]),
+        ("#", all),
+        ("sport/tennis", &["sport/tennis"]),
+        (
+            "sport/tennis/#",
+            &[
+                "sport/tennis",
+                "sport/tennis/player1",
+                "sport/tennis/player1/ranking",
+                "sport/tennis/player2",
+            ],
+        ),
+    ];
+    for version in [V311, V5] {
+        assert_routing(version, &topics, expected).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_7_3_4_matching_is_byte_exact_without_normalisation() {
+    // v311: MQTT-4.7.3-4
+    let topics = [
+        "sport/x",
+        "Sport/x",
+        "cafe\u{301}",
+        "caf\u{e9}",
+        "a/b/",
+        "A/b",
+        "a/b",
+        "a /b",
+    ];
+    let expected: &[(&str, &[&str])] = &[
+        ("Sport/#", &["Sport/x"]),
+        ("caf\u{e9}", &["caf\u{e9}"]),
+        ("cafe\u{301}", &["cafe\u{301}"]),
+        ("a/b", &["a/b"]),
+        ("a/b/+", &["a/b/"]),
+    ];
+    for version in [V311, V5] {
+        assert_routing(version, &topics, expected).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_7_2_1_wildcard_filters_do_not_match_dollar_topics() {
+    // v311: MQTT-4.7.2-1
+    let topics = ["$foo/x", "$foo", "a/$x"];
+    let expected: &[(&str, &[&str])] = &[
+        ("#", &["a/$x"]),
+        ("+", &[]),
+        ("+/x", &[]),
+        ("+/+", &["a/$x"]),
+        ("$foo/#", &["$foo/x", "$foo"]),
+        ("$foo/+", &["$foo/x"]),
+        ("$foo", &["$foo"]),
+        ("a/+", &["a/$x"]),
+    ];
+    for version in [V311, V5] {
+        assert_routing(version, &topics, expected).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_7_2_1_hash_does_not_receive_the_brokers_sys_topics() {
+    // v311: MQTT-4.7.2-1
+    let broker = TestBroker::with_config(|c| c.sys.interval = 60).await;
+    let mut everything = broker.client(V311, "all").await;
+    everything.subscribe("#", QoS::AtMostOnce).await;
+    let mut plus = broker.client(V5, "plus").await;
+    plus.subscribe("+/broker/#", QoS::AtMostOnce).await;
+    let mut sys = broker.client(V5, "sys").await;
+    sys.subscribe("$SYS/#", QoS::AtMostOnce).await;
+    // The broker publishes $SYS/broker/... (retained, at startup and every interval); the
+    // $SYS/# subscriber sees them, live or as retained messages.
+    let got = sys.recv_publish().await;
+    assert!(got.topic.starts_with("$SYS/broker/"), "{got:?}");
+    everything.expect_nothing(QUIET).await;
+    plus.expect_nothing(Duration::from_millis(10)).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// UNSUBSCRIBE
+
+#[tokio::test]
+async fn mqtt_3_10_4_2_unsubscribe_stops_delivery() {
+    // covers: [MQTT-3.10.4-4]
+    // v311: MQTT-3.10.4-2, MQTT-3.10.4-4
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::AtLeastOnce).await;
+        subscriber.subscribe("marker", QoS::AtMostOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publish_qos1(&mut publisher, "t", "before", 1).await;
+        assert_eq!(recv_and_ack(&mut subscriber).await.payload, "before");
+
+        let unsuback = unsubscribe(&mut subscriber, 0x0203, &["t"]).await;
+        let codes = if version.is_v5() {
+            vec![ReasonCode::SUCCESS]
+        } else {
+            vec![]
+        };
+        assert_eq!(unsuback, UnsubAck::new(pid(0x0203), codes), "{version}");
+
+        publisher
+            .send(publish("t", "after", QoS::AtLeastOnce, 2))
+            .await;
+        assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
+        publisher
+            .send(publish("marker", "end", QoS::AtMostOnce, 0))
+            .await;
+        assert_eq!(subscriber.recv_publish().await.topic, "marker", "{version}");
+        subscriber.expect_nothing(QUIET).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_10_4_3_qos2_delivery_started_before_unsubscribe_is_completed() {
+    // v311: MQTT-3.10.4-3
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::ExactlyOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publisher
+            .send(publish("t", "started", QoS::ExactlyOnce, 1))
+            .await;
+        assert!(matches!(publisher.recv().await, Packet::PubRec(_)));
+        let got = subscriber.recv_publish().await;
+        assert_eq!(got.payload, "started");
+        let id = got.packet_id.expect("packet id");
+
+        unsubscribe(&mut subscriber, 2, &["t"]).await;
+        subscriber.send(Packet::PubRec(PubResponse::new(id))).await;
+        assert_eq!(
+            subscriber.recv().await,
+            Packet::PubRel(PubResponse::new(id)),
+            "{version}"
+        );
+        subscriber.send(Packet::PubComp(PubResponse::new(id))).await;
+        ping(&mut subscriber).await;
+    }
+}
+
+#[tokio::test]
+async fn same_filter_twice_in_one_subscribe_is_handled_in_sequence() {
+    // covers: [MQTT-3.8.4-5]
+    // v311: MQTT-3.8.4-4
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        let filters = [("t", QoS::AtMostOnce), ("t", QoS::AtLeastOnce)];
+        let suback = subscribe(&mut subscriber, subscribe_packet(4, &filters, None)).await;
+        assert_eq!(
+            suback,
+            SubAck::new(
+                pid(4),
+                vec![ReasonCode::GRANTED_QOS_0, ReasonCode::GRANTED_QOS_1]
+            )
+        );
+        assert_eq!(broker.broker.subscription_count(), 1);
+        let mut publisher = broker.client(version, "pub").await;
+        publish_qos1(&mut publisher, "t", "x", 1).await;
+        // One copy, with the options of the last one.
+        let got = recv_and_ack(&mut subscriber).await;
+        assert_eq!(got.qos, QoS::AtLeastOnce, "{version}");
+        ping(&mut subscriber).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_11_3_1_unsuback_has_a_code_per_filter_in_order() {
+    // covers: [MQTT-3.10.4-6] [MQTT-3.10.4-5]
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscribe(
+        &mut subscriber,
+        subscribe_packet(1, &[("a", QoS::AtMostOnce), ("c/#", QoS::AtMostOnce)], None),
+    )
+    .await;
+    let unsuback = unsubscribe(&mut subscriber, 77, &["a", "b", "c/#", "a"]).await;
+    assert_eq!(
+        unsuback,
+        UnsubAck::new(
+            pid(77),
+            vec![
+                ReasonCode::SUCCESS,
+                ReasonCode::NO_SUBSCRIPTION_EXISTED,
+                ReasonCode::SUCCESS,
+                // Handled in sequence: the first "a" already removed it.
+                ReasonCode::NO_SUBSCRIPTION_EXISTED,
+            ]
+        )
+    );
+    assert_eq!(broker.broker.subscription_count(), 0);
+}
+
+#[tokio::test]
+async fn mqtt_3_10_4_5_unsuback_is_sent_even_when_nothing_was_subscribed() {
+    // v311: MQTT-3.10.4-5
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        let unsuback = unsubscribe(&mut client, 0xFFFF, &["never/subscribed"]).await;
+        let codes = if version.is_v5() {
+            vec![ReasonCode::NO_SUBSCRIPTION_EXISTED]
+        } else {
+            vec![]
+        };
+        assert_eq!(unsuback, UnsubAck::new(pid(0xFFFF), codes), "{version}");
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_10_4_1_unsubscribe_removes_only_the_identical_filter() {
+    // v311: MQTT-3.10.4-1
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("a/b", QoS::AtMostOnce).await;
+        // A filter that matches "a/b" but is not the same text removes nothing.
+        for other in ["a/+", "a/#", "#", "A/b", "a/b/"] {
+            let unsuback = unsubscribe(&mut subscriber, 5, &[other]).await;
+            if version.is_v5() {
+                assert_eq!(
+                    unsuback.reason_codes,
+                    vec![ReasonCode::NO_SUBSCRIPTION_EXISTED]
+                );
+            }
+        }
+        let mut publisher = broker.client(version, "pub").await;
+        publisher
+            .send(publish("a/b", "still", QoS::AtMostOnce, 0))
+            .await;
+        assert_eq!(
+            subscriber.recv_publish().await.payload,
+            "still",
+            "{version}"
+        );
+        assert_eq!(broker.broker.subscription_count(), 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resubscribe, No Local, Retain As Published
+
+#[tokio::test]
+async fn mqtt_3_8_4_3_resubscribe_replaces_the_existing_subscription() {
+    // v311: MQTT-3.8.4-3
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        assert_eq!(
+            subscriber
+                .subscribe("t/+", QoS::ExactlyOnce)
+                .await
+                .reason_codes,
+            vec![ReasonCode::GRANTED_QOS_2]
+        );
+        assert_eq!(
+            subscriber
+                .subscribe("t/+", QoS::AtMostOnce)
+                .await
+                .reason_codes,
+            vec![ReasonCode::GRANTED_QOS_0]
+        );
+        assert_eq!(broker.broker.subscription_count(), 1);
+        let mut publisher = broker.client(version, "pub").await;
+        publisher
+            .send(publish("t/1", "once", QoS::ExactlyOnce, 1))
+            .await;
+        assert!(matches!(publisher.recv().await, Packet::PubRec(_)));
+        // One copy, at the QoS of the replacing subscription.
+        let got = subscriber.recv_publish().await;
+        assert_eq!(got, publish("t/1", "once", QoS::AtMostOnce, 0), "{version}");
+        ping(&mut subscriber).await;
+        subscriber.expect_nothing(QUIET).await;
+    }
+}
+
+#[tokio::test]
+async fn resubscribe_replaces_the_subscription_identifier() {
+    // covers: [MQTT-3.8.4-3]
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscribe(
+        &mut subscriber,
+        subscribe_packet(1, &[("t", QoS::AtMostOnce)], Some(3)),
+    )
+    .await;
+    subscribe(
+        &mut subscriber,
+        subscribe_packet(2, &[("t", QoS::AtMostOnce)], Some(7)),
+    )
+    .await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publisher.send(publish("t", "x", QoS::AtMostOnce, 0)).await;
+    let got = subscriber.recv_publish().await;
+    assert_eq!(
+        got.properties.subscription_identifiers,
+        vec![NonZeroU32::new(7).expect("7")]
+    );
+    // Without an identifier, the replacement has none.
+    subscribe(
+        &mut subscriber,
+        subscribe_packet(3, &[("t", QoS::AtMostOnce)], None),
+    )
+    .await;
+    publisher.send(publish("t", "y", QoS::AtMostOnce, 0)).await;
+    assert_eq!(
+        subscriber.recv_publish().await,
+        publish("t", "y", QoS::AtMostOnce, 0)
+    );
+    ping(&mut subscriber).await;
+}
+
+#[tokio::test]
+async fn mqtt_3_8_3_3_no_local_does_not_send_a_client_its_own_messages() {
+    let broker = TestBroker::start().await;
+    let mut local = broker.client(V5, "local").await;
+    subscribe_options(
+        &mut local,
+        "t",
+        SubscriptionOptions {
+            no_local: true,
+            ..SubscriptionOptions::qos(QoS::AtLeastOnce)
+        },
+    )
+    .await;
+    let mut other = broker.client(V5, "other").await;
+    other.subscribe("t", QoS::AtLeastOnce).await;
+
+    // Its own message goes to the other subscriber only.
+    publish_qos1(&mut local, "t", "mine", 1).await;
+    assert_eq!(recv_and_ack(&mut other).await.payload, "mine");
+    ping(&mut local).await;
+    // Someone else's message still reaches it (and, without No Local, the sender too).
+    other
+        .send(publish("t", "theirs", QoS::AtLeastOnce, 1))
+        .await;
+    let mut other_got = Vec::new();
+    for _ in 0..2 {
+        match other.recv().await {
+            Packet::PubAck(ack) => assert_eq!(ack, PubResponse::new(pid(1))),
+            Packet::Publish(got) => {
+                other
+                    .send(Packet::PubAck(PubResponse::new(got.packet_id.expect("id"))))
+                    .await;
+                other_got.push(got.payload);
+            }
+            packet => panic!("unexpected {packet:?}"),
+        }
+    }
+    assert_eq!(other_got, vec![Bytes::from("theirs")]);
+    assert_eq!(recv_and_ack(&mut local).await.payload, "theirs");
+    local.expect_nothing(QUIET).await;
+}
+
+#[tokio::test]
+async fn without_no_local_a_client_receives_its_own_messages() {
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "echo").await;
+        client.subscribe("t", QoS::AtMostOnce).await;
+        client.send(publish("t", "echo", QoS::AtMostOnce, 0)).await;
+        assert_eq!(
+            client.recv_publish().await,
+            publish("t", "echo", QoS::AtMostOnce, 0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_3_1_12_live_messages_have_retain_0() {
+    // v311: MQTT-3.3.1-9
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::AtLeastOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publisher
+            .send(publish("t", "kept", QoS::AtLeastOnce, 1).with_retain(true))
+            .await;
+        assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
+        let got = recv_and_ack(&mut subscriber).await;
+        assert_eq!(
+            got,
+            publish("t", "kept", QoS::AtLeastOnce, 1).with_qos(got.qos, got.packet_id)
+        );
+        assert!(!got.retain, "{version}");
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_3_1_13_retain_as_published_keeps_the_retain_flag_on_live_messages() {
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscribe_options(
+        &mut subscriber,
+        "t",
+        SubscriptionOptions {
+            retain_as_published: true,
+            ..SubscriptionOptions::qos(QoS::AtMostOnce)
+        },
+    )
+    .await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publisher
+        .send(publish("t", "retained", QoS::AtMostOnce, 0).with_retain(true))
+        .await;
+    publisher
+        .send(publish("t", "plain", QoS::AtMostOnce, 0))
+        .await;
+    assert_eq!(
+        subscriber.recv_publish().await,
+        publish("t", "retained", QoS::AtMostOnce, 0).with_retain(true)
+    );
+    assert_eq!(
+        subscriber.recv_publish().await,
+        publish("t", "plain", QoS::AtMostOnce, 0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscription Identifier
+
+#[tokio::test]
+async fn subscription_identifier_is_sent_with_matching_publishes() {
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V5, "sub").await;
+    let suback = subscribe(
+        &mut subscriber,
+        subscribe_packet(
+            1,
+            &[("a/+", QoS::AtLeastOnce), ("b", QoS::AtMostOnce)],
+            Some(268_435_455),
+        ),
+    )
+    .await;
+    assert_eq!(
+        suback.reason_codes,
+        vec![ReasonCode::GRANTED_QOS_1, ReasonCode::GRANTED_QOS_0]
+    );
+    subscribe(
+        &mut subscriber,
+        subscribe_packet(2, &[("c", QoS::AtMostOnce)], None),
+    )
+    .await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publish_qos1(&mut publisher, "a/1", "a", 1).await;
+    publisher.send(publish("b", "b", QoS::AtMostOnce, 0)).await;
+    publisher.send(publish("c", "c", QoS::AtMostOnce, 0)).await;
+
+    // Both filters of that SUBSCRIBE carry its identifier (the largest allowed, 2^28 - 1).
+    let max = NonZeroU32::new(268_435_455).expect("non-zero");
+    let got = recv_and_ack(&mut subscriber).await;
+    let mut expected = publish("a/1", "a", QoS::AtLeastOnce, 1).with_qos(got.qos, got.packet_id);
+    expected.properties.subscription_identifiers = vec![max];
+    assert_eq!(got, expected);
+    let mut expected = publish("b", "b", QoS::AtMostOnce, 0);
+    expected.properties.subscription_identifiers = vec![max];
+    assert_eq!(subscriber.recv_publish().await, expected);
+    // A subscription made without one delivers without one.
+    assert_eq!(
+        subscriber.recv_publish().await,
+        publish("c", "c", QoS::AtMostOnce, 0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared subscriptions
+
+/// Two v5 members of `$share/g/t`, and a publisher.
+async fn shared_pair(broker: &TestBroker) -> (RawClient, RawClient, RawClient) {
+    let mut a = broker.client(V5, "member-a").await;
+    a.subscribe("$share/g/t", QoS::AtMostOnce).await;
+    let mut b = broker.client(V5, "member-b").await;
+    b.subscribe("$share/g/t", QoS::AtMostOnce).await;
+    let publisher = broker.client(V5, "pub").await;
+    (a, b, publisher)
+}
+
+/// Publishes `count` QoS 1 messages to "t" with payloads `0..count`; all are routed when this
+/// returns.
+async fn publish_numbered(publisher: &mut RawClient, count: u16) {
+    for n in 0..count {
+        publish_qos1(publisher, "t", &n.to_string(), n + 1).await;
+    }
+}
+
+fn payloads(publishes: &[Publish]) -> Vec<u16> {
+    publishes
+        .iter()
+        .map(|p| {
+            assert_eq!((p.topic.as_ref(), p.qos), ("t", QoS::AtMostOnce));
+            std::str::from_utf8(&p.payload)
+                .expect("utf-8")
+                .parse()
+                .expect("a number")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn shared_subscription_delivers_each_message_to_exactly_one_member() {
+    let broker = TestBroker::start().await;
+    let (mut a, mut b, mut publisher) = shared_pair(&broker).await;
+    publish_numbered(&mut publisher, 20).await;
+    let got_a = payloads(&drain(&mut a).await);
+    let got_b = payloads(&drain(&mut b).await);
+    assert!(
+        !got_a.is_empty() && !got_b.is_empty(),
+        "a {got_a:?}, b {got_b:?}"
+    );
+    let mut all: Vec<u16> = got_a.iter().chain(&got_b).copied().collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (0..20).collect::<Vec<u16>>(),
+        "a {got_a:?}, b {got_b:?}"
+    );
+}
+
+#[tokio::test]
+async fn shared_subscription_member_that_unsubscribes_gets_nothing_more() {
+    let broker = TestBroker::start().await;
+    let (mut a, mut b, mut publisher) = shared_pair(&broker).await;
+    let unsuback = unsubscribe(&mut a, 4, &["$share/g/t"]).await;
+    assert_eq!(unsuback.reason_codes, vec![ReasonCode::SUCCESS]);
+    publish_numbered(&mut publisher, 10).await;
+    assert_eq!(
+        payloads(&drain(&mut b).await),
+        (0..10).collect::<Vec<u16>>()
+    );
+    a.expect_nothing(Duration::from_millis(10)).await;
+}
+
+#[tokio::test]
+async fn shared_subscription_member_that_disconnects_leaves_the_group() {
+    let broker = TestBroker::start().await;
+    let (mut a, mut b, mut publisher) = shared_pair(&broker).await;
+    a.send(Disconnect::default()).await;
+    assert!(a.expect_closed().await.is_empty());
+    // Its session (expiry 0) ends with the connection, and its subscription with it.
+    for _ in 0..100 {
+        if broker.broker.subscription_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(broker.broker.subscription_count(), 1);
+    publish_numbered(&mut publisher, 10).await;
+    assert_eq!(
+        payloads(&drain(&mut b).await),
+        (0..10).collect::<Vec<u16>>()
+    );
+}
+
+#[tokio::test]
+async fn shared_subscription_skips_a_member_whose_session_is_offline() {
+    let broker = TestBroker::start().await;
+    let mut connect = Connect::new(V5, "member-a");
+    connect.properties.session_expiry_interval = Some(60);
+    let (mut a, _) = RawClient::connect(broker.tcp, connect).await;
+    a.subscribe("$share/g/t", QoS::AtLeastOnce).await;
+    let mut b = broker.client(V5, "member-b").await;
+    b.subscribe("$share/g/t", QoS::AtMostOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    a.send(Disconnect::default()).await;
+    assert!(a.expect_closed().await.is_empty());
+    // The broker detaches the session right after closing the socket.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        broker.broker.subscription_count(),
+        2,
+        "the offline session keeps its subscription"
+    );
+    publish_numbered(&mut publisher, 10).await;
+    assert_eq!(
+        payloads(&drain(&mut b).await),
+        (0..10).collect::<Vec<u16>>()
+    );
+}
+
+#[tokio::test]
+async fn mqtt_4_8_2_3_shared_delivery_uses_the_chosen_members_granted_qos() {
+    let broker = TestBroker::start().await;
+    let mut a = broker.client(V5, "member-a").await;
+    a.subscribe("$share/g/t", QoS::AtMostOnce).await;
+    let mut b = broker.client(V5, "member-b").await;
+    b.subscribe("$share/g/t", QoS::AtLeastOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publish_numbered(&mut publisher, 6).await;
+    let mut seen = BTreeSet::new();
+    for (member, granted) in [(&mut a, QoS::AtMostOnce), (&mut b, QoS::AtLeastOnce)] {
+        let mut count = 0;
+        while let Some(packet) = member.try_recv(QUIET).await {
+            let Packet::Publish(got) = packet else {
+                panic!("expected PUBLISH, got {packet:?}")
+            };
+            assert_eq!(got.qos, granted, "{got:?}");
+            if let Some(id) = got.packet_id {
+                member.send(Packet::PubAck(PubResponse::new(id))).await;
+            }
+            assert!(seen.insert(got.payload), "delivered twice");
+            count += 1;
+        }
+        assert!(count > 0, "{granted:?} member got nothing");
+    }
+    assert_eq!(seen.len(), 6);
+}
+
+#[tokio::test]
+async fn each_share_group_and_each_plain_subscriber_gets_a_copy() {
+    let broker = TestBroker::start().await;
+    let mut g = broker.client(V5, "in-g").await;
+    g.subscribe("$share/g/t", QoS::AtMostOnce).await;
+    let mut h = broker.client(V5, "in-h").await;
+    h.subscribe("$share/h/+", QoS::AtMostOnce).await;
+    let mut plain = broker.client(V5, "plain").await;
+    plain.subscribe("t", QoS::AtMostOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publish_numbered(&mut publisher, 3).await;
+    for client in [&mut g, &mut h, &mut plain] {
+        assert_eq!(payloads(&drain(client).await), vec![0, 1, 2]);
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_3_4_5_shared_and_non_shared_copies_each_carry_their_own_identifier() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client(V5, "both").await;
+    subscribe(
+        &mut client,
+        subscribe_packet(1, &[("$share/g/t", QoS::AtMostOnce)], Some(1)),
+    )
+    .await;
+    subscribe(
+        &mut client,
+        subscribe_packet(2, &[("t", QoS::AtMostOnce)], Some(2)),
+    )
+    .await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publisher.send(publish("t", "x", QoS::AtMostOnce, 0)).await;
+    // Two copies (4.8.2: one for the plain subscription, one via the group), in either order.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let mut got = client.recv_publish().await;
+        ids.extend(
+            got.properties
+                .subscription_identifiers
+                .drain(..)
+                .map(NonZeroU32::get),
+        );
+        assert_eq!(got, publish("t", "x", QoS::AtMostOnce, 0));
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, vec![1, 2]);
+    ping(&mut client).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invalid SUBSCRIBE
+
+#[tokio::test]
+async fn mqtt_4_7_1_1_filter_with_misplaced_hash_closes_the_connection() {
+    // v311: MQTT-4.7.1-2, MQTT-4.8.0-1
+    for version in [V311, V5] {
+        for filter in ["a/#/b", "a/b#", "#/", "a#"] {
+            let reasons = [
+                ReasonCode::TOPIC_FILTER_INVALID,
+                ReasonCode::MALFORMED_PACKET,
+            ];
+            expect_filter_rejected(version, filter, &reasons).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_7_1_2_filter_with_plus_not_filling_a_level_closes_the_connection() {
+    // v311: MQTT-4.7.1-3, MQTT-4.8.0-1
+    for version in [V311, V5] {
+        for filter in ["a/b+", "+a/b", "a/+b/c", "++"] {
+            let reasons = [
+                ReasonCode::TOPIC_FILTER_INVALID,
+                ReasonCode::MALFORMED_PACKET,
+            ];
+            expect_filter_rejected(version, filter, &reasons).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_7_3_1_empty_filter_closes_the_connection() {
+    // v311: MQTT-4.7.3-1
+    let reasons = [
+        ReasonCode::TOPIC_FILTER_INVALID,
+        ReasonCode::MALFORMED_PACKET,
+        ReasonCode::PROTOCOL_ERROR,
+    ];
+    for version in [V311, V5] {
+        expect_filter_rejected(version, "", &reasons).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_7_3_2_filter_with_a_null_character_closes_the_connection() {
+    // v311: MQTT-4.7.3-2
+    let reasons = [
+        ReasonCode::TOPIC_FILTER_INVALID,
+        ReasonCode::MALFORMED_PACKET,
+    ];
+    for version in [V311, V5] {
+        expect_filter_rejected(version, "a/\u{0}/b", &reasons).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_8_2_1_shared_filter_with_an_empty_share_name_closes_the_connection() {
+    let reasons = [
+        ReasonCode::TOPIC_FILTER_INVALID,
+        ReasonCode::MALFORMED_PACKET,
+    ];
+    expect_filter_rejected(V5, "$share//t", &reasons).await;
+}
+
+#[tokio::test]
+async fn mqtt_4_8_2_2_shared_filter_with_a_bad_share_name_or_no_filter_closes_the_connection() {
+    let reasons = [
+        ReasonCode::TOPIC_FILTER_INVALID,
+        ReasonCode::MALFORMED_PACKET,
+    ];
+    for filter in ["$share/g+/t", "$share/g#/t", "$share/g", "$share/g/"] {
+        expect_filter_rejected(V5, filter, &reasons).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_8_3_4_no_local_on_a_shared_subscription_is_a_protocol_error() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client(V5, "c").await;
+    // Options 0x05: QoS 1 and No Local.
+    client
+        .send_bytes(&raw_subscribe(V5, "$share/g/t", 0x05))
+        .await;
+    assert_eq!(
+        client.expect_closed().await,
+        vec![Packet::Disconnect(Disconnect::new(
+            ReasonCode::PROTOCOL_ERROR
+        ))]
+    );
+    assert_eq!(broker.broker.subscription_count(), 0);
+}
+
+#[tokio::test]
+async fn mqtt_3_8_3_2_subscribe_without_filters_closes_the_connection() {
+    // v311: MQTT-3.8.3-3
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        // SUBSCRIBE, packet id 1, (v5: no properties), no payload.
+        let wire: &[u8] = if version.is_v5() {
+            &[0x82, 0x03, 0x00, 0x01, 0x00]
+        } else {
+            &[0x82, 0x02, 0x00, 0x01]
+        };
+        client.send_bytes(wire).await;
+        let expected = if version.is_v5() {
+            vec![Packet::Disconnect(Disconnect::new(
+                ReasonCode::PROTOCOL_ERROR,
+            ))]
+        } else {
+            vec![]
+        };
+        assert_eq!(client.expect_closed().await, expected, "{version}");
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_10_3_2_unsubscribe_without_filters_closes_the_connection() {
+    // v311: MQTT-3.10.3-2
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        client.subscribe("t", QoS::AtMostOnce).await;
+        let wire: &[u8] = if version.is_v5() {
+            &[0xA2, 0x03, 0x00, 0x02, 0x00]
+        } else {
+            &[0xA2, 0x02, 0x00, 0x02]
+        };
+        client.send_bytes(wire).await;
+        let expected = if version.is_v5() {
+            vec![Packet::Disconnect(Disconnect::new(
+                ReasonCode::PROTOCOL_ERROR,
+            ))]
+        } else {
+            vec![]
+        };
+        assert_eq!(client.expect_closed().await, expected, "{version}");
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_8_1_1_subscribe_with_wrong_header_flags_closes_the_connection() {
+    // v311: MQTT-3.8.1-1
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        let mut wire = raw_subscribe(version, "t", 0x00);
+        wire[0] = 0x80;
+        client.send_bytes(&wire).await;
+        let expected = if version.is_v5() {
+            vec![Packet::Disconnect(Disconnect::new(
+                ReasonCode::MALFORMED_PACKET,
+            ))]
+        } else {
+            vec![]
+        };
+        assert_eq!(client.expect_closed().await, expected, "{version}");
+        assert_eq!(broker.broker.subscription_count(), 0);
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_8_3_5_reserved_subscription_option_bits_close_the_connection() {
+    // v311: MQTT-3.8.3-4 (in 3.1.1 bits 2-7 are reserved)
+    for (version, options) in [(V311, 0x04), (V311, 0x80), (V5, 0x40), (V5, 0x80)] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        client
+            .send_bytes(&raw_subscribe(version, "t", options))
+            .await;
+        let expected = if version.is_v5() {
+            vec![Packet::Disconnect(Disconnect::new(
+                ReasonCode::MALFORMED_PACKET,
+            ))]
+        } else {
+            vec![]
+        };
+        assert_eq!(
+            client.expect_closed().await,
+            expected,
+            "{version} options {options:#04x}"
+        );
+        assert_eq!(broker.broker.subscription_count(), 0);
+    }
+}
+
+#[tokio::test]
+async fn subscription_qos_3_closes_the_connection() {
+    // v311: MQTT-3.8.3-4. In 5.0, Maximum QoS 3 is a Protocol Error (3.8.3.1).
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        client.send_bytes(&raw_subscribe(version, "t", 0x03)).await;
+        let expected = if version.is_v5() {
+            vec![Packet::Disconnect(Disconnect::new(
+                ReasonCode::PROTOCOL_ERROR,
+            ))]
+        } else {
+            vec![]
+        };
+        assert_eq!(client.expect_closed().await, expected, "{version}");
+        assert_eq!(broker.broker.subscription_count(), 0);
+    }
+}
+
+#[tokio::test]
+async fn unsubscribe_with_an_invalid_filter_closes_the_connection() {
+    // v311: MQTT-4.7.1-2, MQTT-4.8.0-1
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        client.subscribe("a/b", QoS::AtMostOnce).await;
+        // UNSUBSCRIBE, packet id 2, (v5: no properties), filter "a/#/b".
+        let mut wire = vec![0xA2, 0x00, 0x00, 0x02];
+        if version.is_v5() {
+            wire.push(0x00);
+        }
+        wire.extend_from_slice(&[0x00, 0x05, b'a', b'/', b'#', b'/', b'b']);
+        wire[1] = u8::try_from(wire.len() - 2).expect("short");
+        client.send_bytes(&wire).await;
+        let packets = client.expect_closed().await;
+        if version.is_v5() {
+            match packets.as_slice() {
+                [Packet::Disconnect(Disconnect { reason_code, .. })] => assert!(
+                    [
+                        ReasonCode::TOPIC_FILTER_INVALID,
+                        ReasonCode::MALFORMED_PACKET
+                    ]
+                    .contains(reason_code),
+                    "{reason_code:?}"
+                ),
+                other => panic!("expected one DISCONNECT, got {other:?}"),
+            }
+        } else {
+            assert!(packets.is_empty(), "{packets:?}");
+        }
+    }
+}

@@ -1,1 +1,482 @@
-//! Placeholder: filled by the broker black-box suite.
+//! Hostile and broken clients over real sockets: malformed packets after CONNECT (a v5 client
+//! is told why with DISCONNECT and the reason code of linnet-proto's `DecodeError`, a 3.1.1
+//! client is just dropped), oversized packets rejected from the fixed header alone, garbage
+//! before CONNECT, malformed CONNECT, slow-loris connections, a subscriber that never reads,
+//! and packets pipelined behind CONNECT. In every case a well-behaved client on the same
+//! broker keeps working.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use linnet_proto::codec::put_varint;
+use linnet_proto::{
+    Bytes, BytesMut, ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, PacketType,
+    ProtocolVersion, Publish, QoS, ReasonCode,
+};
+use linnet_testkit::{RawClient, TestBroker, RECV_TIMEOUT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+const V5: ProtocolVersion = ProtocolVersion::V5;
+const VERSIONS: [ProtocolVersion; 2] = [V311, V5];
+
+/// A well-behaved client, subscribed to its own topic, that must keep working.
+struct Witness(RawClient);
+
+impl Witness {
+    async fn join(broker: &TestBroker) -> Self {
+        let mut client = broker.client(V5, "witness").await;
+        client.subscribe("witness/t", QoS::AtMostOnce).await;
+        Self(client)
+    }
+
+    /// Publishes and receives its own message through the broker.
+    async fn still_works(&mut self) {
+        self.0.publish("witness/t", b"still here").await;
+        let publish = self.0.recv_publish().await;
+        assert_eq!(&publish.payload[..], b"still here");
+    }
+}
+
+/// What linnet-proto's decoder says about `wire` when it is the whole input.
+fn decode_error(version: ProtocolVersion, max_packet_size: u32, wire: &[u8]) -> DecodeError {
+    let mut buf = BytesMut::from(wire);
+    match Decoder::new(version)
+        .with_max_packet_size(max_packet_size)
+        .decode(&mut buf)
+    {
+        Err(error) => error,
+        other => panic!("test vector {wire:02x?} decodes as {other:?}"),
+    }
+}
+
+/// What the broker must send before closing: a v5 DISCONNECT carrying `reason`, or nothing
+/// for 3.1.1.
+fn goodbye(version: ProtocolVersion, reason: ReasonCode) -> Vec<Packet> {
+    if version.is_v5() {
+        vec![Packet::Disconnect(Disconnect::new(reason))]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Connects a client with `version`, sends `wire` and checks that the broker closes the
+/// connection as `error` (which the codec must report for `wire`) requires, telling a v5
+/// client `reason`; then that a witness on the same broker still works.
+async fn assert_kicked(
+    version: ProtocolVersion,
+    wire: &[u8],
+    error: DecodeError,
+    reason: ReasonCode,
+) {
+    assert_eq!(
+        decode_error(version, u32::MAX, wire),
+        error,
+        "{version} {wire:02x?}"
+    );
+    assert_eq!(error.reason_code(), reason, "{error}");
+    let broker = TestBroker::start().await;
+    let mut witness = Witness::join(&broker).await;
+    let mut client = broker.client(version, "hostile").await;
+    client.send_bytes(wire).await;
+    let packets = client.expect_closed().await;
+    assert_eq!(
+        packets,
+        goodbye(version, reason),
+        "{version} {wire:02x?} ({error})"
+    );
+    witness.still_works().await;
+}
+
+/// `v311` with a property length of 0 inserted at `at` (where v5 has its properties), and the
+/// remaining length (one byte) adjusted.
+fn with_properties(v311: &[u8], at: usize) -> Vec<u8> {
+    let mut wire = v311.to_vec();
+    wire.insert(at, 0x00);
+    wire[1] += 1;
+    wire
+}
+
+/// The same packet for each version: the 3.1.1 bytes, and the v5 bytes with an empty
+/// property block at `properties_at`.
+fn both(v311: &[u8], properties_at: usize) -> [(ProtocolVersion, Vec<u8>); 2] {
+    [
+        (V311, v311.to_vec()),
+        (V5, with_properties(v311, properties_at)),
+    ]
+}
+
+#[tokio::test]
+async fn mqtt_2_1_3_1_reserved_header_flags_close_the_connection() {
+    for version in VERSIONS {
+        // PINGREQ 0001, PUBREL 0000, DISCONNECT 1000: each must have other flags.
+        for (wire, packet) in [
+            (&[0xC1, 0x00][..], PacketType::PingReq),
+            (&[0x60, 0x02, 0x00, 0x01][..], PacketType::PubRel),
+            (&[0xE8, 0x00][..], PacketType::Disconnect),
+        ] {
+            let error = DecodeError::InvalidHeaderFlags {
+                packet,
+                flags: wire[0] & 0x0F,
+            };
+            assert_kicked(version, wire, error, ReasonCode::MALFORMED_PACKET).await;
+        }
+    }
+    // SUBSCRIBE with flags 0000 instead of 0010 [MQTT-3.8.1-1].
+    let subscribe = [0x80, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x00];
+    for (version, wire) in both(&subscribe, 4) {
+        let error = DecodeError::InvalidHeaderFlags {
+            packet: PacketType::Subscribe,
+            flags: 0,
+        };
+        assert_kicked(version, &wire, error, ReasonCode::MALFORMED_PACKET).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_3_1_4_publish_with_qos_3_closes_the_connection() {
+    #[rustfmt::skip]
+    let publish = [
+        0x36, 0x07,                         // PUBLISH QoS 3
+        0x00, 0x03, b'a', b'/', b'b',       // topic
+        0x00, 0x01,                         // packet id 1
+    ];
+    for (version, wire) in both(&publish, 9) {
+        assert_kicked(
+            version,
+            &wire,
+            DecodeError::PublishQoS3,
+            ReasonCode::MALFORMED_PACKET,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_1_5_4_1_topic_that_is_not_utf8_closes_the_connection() {
+    // An invalid two-byte sequence, and an encoded surrogate U+D800.
+    for bad in [[b'a', 0xC3, 0x28], [0xED, 0xA0, 0x80]] {
+        let publish = [0x30, 0x05, 0x00, 0x03, bad[0], bad[1], bad[2]];
+        for (version, wire) in both(&publish, 7) {
+            assert_kicked(
+                version,
+                &wire,
+                DecodeError::InvalidUtf8,
+                ReasonCode::MALFORMED_PACKET,
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_1_5_4_2_topic_containing_u0000_closes_the_connection() {
+    let publish = [0x30, 0x06, 0x00, 0x03, b'a', 0x00, b'b', b'x'];
+    for (version, wire) in both(&publish, 7) {
+        assert_kicked(
+            version,
+            &wire,
+            DecodeError::NullCharacter,
+            ReasonCode::MALFORMED_PACKET,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn remaining_length_of_five_bytes_closes_the_connection() {
+    for version in VERSIONS {
+        let wire = [0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01];
+        assert_kicked(
+            version,
+            &wire,
+            DecodeError::VarIntTooLong,
+            ReasonCode::MALFORMED_PACKET,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_1_5_5_1_remaining_length_not_in_the_fewest_bytes_closes_the_connection() {
+    for version in VERSIONS {
+        // PINGREQ whose remaining length 0 is written as 0x80 0x00.
+        let wire = [0xC0, 0x80, 0x00];
+        assert_kicked(
+            version,
+            &wire,
+            DecodeError::VarIntNotMinimal,
+            ReasonCode::MALFORMED_PACKET,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn field_running_past_the_remaining_length_closes_the_connection() {
+    for version in VERSIONS {
+        // PUBLISH whose topic claims 5 bytes where the remaining length leaves 1.
+        let wire = [0x30, 0x03, 0x00, 0x05, b'a'];
+        let error = DecodeError::Truncated {
+            packet: PacketType::Publish,
+        };
+        assert_kicked(version, &wire, error, ReasonCode::MALFORMED_PACKET).await;
+    }
+    // SUBSCRIBE whose filter claims 5 bytes and has none.
+    let subscribe = [0x82, 0x04, 0x00, 0x01, 0x00, 0x05];
+    for (version, wire) in both(&subscribe, 4) {
+        let error = DecodeError::Truncated {
+            packet: PacketType::Subscribe,
+        };
+        assert_kicked(version, &wire, error, ReasonCode::MALFORMED_PACKET).await;
+    }
+}
+
+#[tokio::test]
+async fn zero_packet_identifier_closes_the_connection() {
+    let subscribe = [0x82, 0x06, 0x00, 0x00, 0x00, 0x01, b'a', 0x00];
+    for (version, wire) in both(&subscribe, 4) {
+        let error = DecodeError::ZeroPacketId {
+            packet: PacketType::Subscribe,
+        };
+        assert_kicked(version, &wire, error, ReasonCode::PROTOCOL_ERROR).await;
+    }
+    let publish = [0x32, 0x06, 0x00, 0x01, b't', 0x00, 0x00, b'x'];
+    for (version, wire) in both(&publish, 7) {
+        let error = DecodeError::ZeroPacketId {
+            packet: PacketType::Publish,
+        };
+        assert_kicked(version, &wire, error, ReasonCode::PROTOCOL_ERROR).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_8_3_2_subscribe_without_topic_filters_closes_the_connection() {
+    let subscribe = [0x82, 0x02, 0x00, 0x01];
+    for (version, wire) in both(&subscribe, 4) {
+        assert_kicked(
+            version,
+            &wire,
+            DecodeError::EmptySubscribe,
+            ReasonCode::PROTOCOL_ERROR,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn reserved_packet_type_closes_the_connection() {
+    for version in VERSIONS {
+        let error = DecodeError::ReservedPacketType(0);
+        assert_kicked(version, &[0x00, 0x00], error, ReasonCode::MALFORMED_PACKET).await;
+    }
+    // AUTH (15) does not exist in 3.1.1.
+    let error = DecodeError::ReservedPacketType(15);
+    assert_kicked(V311, &[0xF0, 0x00], error, ReasonCode::MALFORMED_PACKET).await;
+}
+
+/// A fixed header with `first` and a remaining length of 10 MB, and nothing after it.
+fn ten_megabyte_header(first: u8) -> Vec<u8> {
+    let mut wire = vec![first];
+    put_varint(&mut wire, 10_000_000);
+    wire
+}
+
+#[tokio::test]
+async fn packet_announcing_10_mb_is_rejected_from_its_fixed_header_alone() {
+    for version in VERSIONS {
+        let broker = TestBroker::with_config(|c| c.limits.max_packet_size = 1024).await;
+        let mut witness = Witness::join(&broker).await;
+        let mut client = broker.client(version, "hostile").await;
+        let wire = ten_megabyte_header(0x30);
+        let error = decode_error(version, 1024, &wire);
+        assert_eq!(
+            error,
+            DecodeError::PacketTooLarge {
+                size: 10_000_005,
+                max: 1024
+            }
+        );
+        client.send_bytes(&wire).await;
+        let packets = client.expect_closed().await;
+        assert_eq!(
+            packets,
+            goodbye(version, ReasonCode::PACKET_TOO_LARGE),
+            "{version}"
+        );
+        witness.still_works().await;
+    }
+}
+
+#[tokio::test]
+async fn connect_announcing_10_mb_is_refused_from_its_fixed_header_alone() {
+    for version in VERSIONS {
+        let broker = TestBroker::with_config(|c| c.limits.max_packet_size = 1024).await;
+        let mut witness = Witness::join(&broker).await;
+        let mut client = RawClient::open(broker.tcp, version).await;
+        client.send_bytes(&ten_megabyte_header(0x10)).await;
+        assert_eq!(client.expect_closed().await, Vec::new(), "{version}");
+        witness.still_works().await;
+    }
+}
+
+#[tokio::test]
+async fn garbage_before_connect_closes_the_connection() {
+    let garbage: [&[u8]; 3] = [&[0xDE, 0xAD, 0xBE, 0xEF], &[0x00, 0x00], &[0xFF; 8]];
+    for version in VERSIONS {
+        for junk in garbage {
+            let broker = TestBroker::start().await;
+            let mut witness = Witness::join(&broker).await;
+            let mut wire = BytesMut::from(junk);
+            Packet::from(Connect::new(version, "hostile"))
+                .encode(version, &mut wire)
+                .unwrap();
+            let mut client = RawClient::open(broker.tcp, version).await;
+            client.send_bytes(&wire).await;
+            assert_eq!(
+                client.expect_closed().await,
+                Vec::new(),
+                "{version} {junk:02x?}"
+            );
+            witness.still_works().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_1_4_1_malformed_connect_is_refused_and_closed() {
+    for version in VERSIONS {
+        let mut wire = BytesMut::new();
+        Packet::from(Connect::new(version, "hostile"))
+            .encode(version, &mut wire)
+            .unwrap();
+        // Fixed header 2 bytes, protocol name 6, level 1: then the CONNECT flags.
+        wire[9] |= 0x01; // reserved flag [MQTT-3.1.2-3]
+        let error = decode_error(version, u32::MAX, &wire);
+        assert_eq!(error, DecodeError::ConnectReservedFlag);
+        let broker = TestBroker::start().await;
+        let mut witness = Witness::join(&broker).await;
+        let mut client = RawClient::open(broker.tcp, version).await;
+        client.send_bytes(&wire).await;
+        // v5 may say why with a CONNACK reason code; 3.1.1 closes without CONNACK.
+        let expected = if version.is_v5() {
+            vec![Packet::ConnAck(ConnAck::new(false, error.reason_code()))]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(client.expect_closed().await, expected, "{version}");
+        witness.still_works().await;
+    }
+}
+
+#[tokio::test]
+async fn slow_loris_with_one_byte_of_connect_is_closed_after_the_connect_timeout() {
+    let broker = TestBroker::with_config(|c| c.limits.connect_timeout = 1).await;
+    let mut witness = Witness::join(&broker).await;
+    let mut client = RawClient::open(broker.tcp, V311).await;
+    let started = Instant::now();
+    client.send_bytes(&[0x10]).await;
+    assert_eq!(client.expect_closed().await, Vec::new());
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed after {waited:?}"
+    );
+    witness.still_works().await;
+}
+
+#[tokio::test]
+async fn slow_loris_trickling_a_connect_does_not_extend_the_connect_timeout() {
+    let broker = TestBroker::with_config(|c| c.limits.connect_timeout = 1).await;
+    let mut witness = Witness::join(&broker).await;
+    let mut wire = BytesMut::new();
+    Packet::from(Connect::new(V311, "trickle-trickle"))
+        .encode(V311, &mut wire)
+        .unwrap();
+    // One byte every 200 ms would take over 5 s for the whole CONNECT.
+    assert!(wire.len() * 200 > 5000);
+    let mut stream = TcpStream::connect(broker.tcp).await.unwrap();
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut closed = false;
+    'trickle: for byte in wire.iter() {
+        if stream.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let pause = Instant::now() + Duration::from_millis(200);
+        let mut buf = [0u8; 64];
+        loop {
+            match tokio::time::timeout_at(pause, stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    closed = true;
+                    break 'trickle;
+                }
+                Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+    }
+    let waited = started.elapsed();
+    assert!(closed, "the broker let the trickle finish");
+    assert!(
+        received.is_empty(),
+        "no CONNACK for an unfinished CONNECT: {received:02x?}"
+    );
+    assert!(
+        waited < Duration::from_millis(2500),
+        "closed after {waited:?}"
+    );
+    assert!(waited < RECV_TIMEOUT);
+    witness.still_works().await;
+}
+
+/// MQTT 5.0 3.1.4: "Clients are allowed to send further MQTT Control Packets immediately after
+/// sending a CONNECT packet; Clients need not wait for a CONNACK".
+#[tokio::test]
+
+async fn packets_sent_right_behind_connect_are_handled() {
+    for version in VERSIONS {
+        let broker = TestBroker::start().await;
+        let mut wire = BytesMut::new();
+        Packet::from(Connect::new(version, "eager"))
+            .encode(version, &mut wire)
+            .unwrap();
+        Packet::PingReq.encode(version, &mut wire).unwrap();
+        let mut client = RawClient::open(broker.tcp, version).await;
+        client.send_bytes(&wire).await;
+        assert!(matches!(client.recv().await, Packet::ConnAck(c) if c.reason_code.is_success()));
+        assert_eq!(client.recv().await, Packet::PingResp, "{version}");
+    }
+}
+
+#[tokio::test]
+async fn subscriber_that_never_reads_does_not_stall_the_broker() {
+    let broker = TestBroker::with_config(|c| c.limits.max_outbound_bytes = 256 * 1024).await;
+    let mut witness = Witness::join(&broker).await;
+    let mut sleeper = broker.client(V5, "sleeper").await;
+    sleeper.subscribe("flood/t", QoS::AtMostOnce).await;
+    // From here on the sleeper reads nothing: its socket buffers fill up.
+    let mut publisher = broker.client(V5, "flooder").await;
+    let payload = Bytes::from(vec![0x55; 64 * 1024]);
+    let started = Instant::now();
+    for _ in 0..400 {
+        publisher
+            .send(Publish::new("flood/t", payload.clone()))
+            .await;
+    }
+    publisher.send(Packet::PingReq).await;
+    assert_eq!(publisher.recv().await, Packet::PingResp);
+    witness.still_works().await;
+    assert!(started.elapsed() < RECV_TIMEOUT);
+    // The sleeper really fell behind: QoS 0 messages for it were shed.
+    let dropped = broker
+        .broker
+        .stats()
+        .messages_dropped
+        .load(Ordering::Relaxed);
+    assert!(dropped > 0, "the flood never backed up");
+    drop(sleeper);
+}

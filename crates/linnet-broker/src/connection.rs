@@ -56,8 +56,10 @@ struct Connection<S> {
     generation: u64,
     keep_alive: Duration,
     will: Option<Will>,
-    /// v5 Topic Alias -> topic name, set by the client [MQTT-3.3.2-12].
+    /// v5 Topic Alias -> topic name, set by the client [MQTT-3.3.2-12]; grows on use.
     aliases: Vec<Option<ByteString>>,
+    /// Highest alias the client may use (0 for 3.x: none).
+    topic_alias_max: u16,
 }
 
 /// Runs a connection to completion. Never panics on peer input: every decode error ends in a
@@ -337,7 +339,7 @@ where
     debug!(%peer, client_id = %client_id, %version, session_present, "client connected");
 
     let topic_alias_max = if v5 {
-        usize::from(config.mqtt.topic_alias_maximum)
+        config.mqtt.topic_alias_maximum
     } else {
         0
     };
@@ -353,7 +355,8 @@ where
         generation,
         keep_alive: Duration::from_secs(u64::from(keep_alive)),
         will: connect.will,
-        aliases: vec![None; topic_alias_max],
+        aliases: Vec::new(),
+        topic_alias_max,
     };
     if connection.flush().await.is_err() {
         connection.close(Exit::Closed).await;
@@ -466,6 +469,15 @@ where
     async fn serve(&mut self) -> Exit {
         let mut shutdown = self.broker.shutdown_signal();
         let mut deadline = self.keep_alive_deadline();
+        // Packets may follow CONNECT in the same read, before any CONNACK [MQTT-3.1.4].
+        if let Err(exit) = self.handle_buffered() {
+            return exit;
+        }
+        match self.flush().await {
+            Ok(true) => {}
+            Ok(false) => return Exit::TakenOver,
+            Err(()) => return Exit::Closed,
+        }
         loop {
             if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
                 self.read_buf.reserve(READ_CHUNK);
@@ -615,10 +627,14 @@ where
         }
         // Topic Alias: map or resolve [MQTT-3.3.2-12].
         if let Some(alias) = publish.properties.topic_alias.take() {
-            let index = usize::from(alias.get()) - 1;
-            let Some(slot) = self.aliases.get_mut(index) else {
+            if alias.get() > self.topic_alias_max {
                 return Err(Exit::ServerDisconnect(ReasonCode::TOPIC_ALIAS_INVALID));
-            };
+            }
+            let index = usize::from(alias.get()) - 1;
+            if self.aliases.len() <= index {
+                self.aliases.resize(index + 1, None);
+            }
+            let slot = &mut self.aliases[index];
             if publish.topic.is_empty() {
                 match slot {
                     Some(topic) => publish.topic = topic.clone(),
@@ -804,7 +820,7 @@ where
     fn on_disconnect(&mut self, disconnect: Disconnect) -> Result<(), Exit> {
         if let Some(expiry) = disconnect.properties.session_expiry_interval {
             let mut state = lock(&self.session.state);
-            // Zero at CONNECT cannot become non-zero at DISCONNECT [MQTT-3.14.2-2].
+            // Zero at CONNECT cannot become non-zero at DISCONNECT (MQTT 5.0 3.14.2.2.2).
             if state.expiry_interval == 0 && expiry != 0 {
                 drop(state);
                 return Err(Exit::ServerDisconnect(ReasonCode::PROTOCOL_ERROR));
@@ -855,6 +871,7 @@ where
             if still_mine {
                 state.link = None;
                 state.out.clear();
+                state.detached_generation = self.generation;
             }
             state.expiry_interval
         };
@@ -864,13 +881,14 @@ where
                 // Taken over by a connection that resumed the session: a delayed will is
                 // cancelled [MQTT-3.1.3-9]; an immediate one still goes out.
                 if !(taken_over && delay > 0) {
-                    self.broker.schedule_will(self.session.clone(), will, delay);
+                    self.broker
+                        .schedule_will(self.session.clone(), will, delay, self.generation);
                 }
             }
         }
         if !taken_over {
             self.broker
-                .schedule_session_end(self.session.clone(), expiry);
+                .schedule_session_end(self.session.clone(), expiry, self.generation);
         }
     }
 }
@@ -1036,46 +1054,26 @@ impl Broker {
         }
     }
 
-    /// Publishes a will now, or after `delay` seconds unless the session reconnects first.
-    fn schedule_will(&self, session: Arc<Session>, will: Will, delay: u32) {
-        let properties = linnet_proto::PublishProperties {
-            payload_format_indicator: will.properties.payload_format_indicator,
-            message_expiry_interval: will.properties.message_expiry_interval,
-            response_topic: will.properties.response_topic.clone(),
-            correlation_data: will.properties.correlation_data.clone(),
-            user_properties: will.properties.user_properties.clone(),
-            content_type: will.properties.content_type.clone(),
-            ..Default::default()
-        };
-        let expires_at = properties
-            .message_expiry_interval
-            .map(|secs| Instant::now() + Duration::from_secs(u64::from(secs)));
-        let message = Arc::new(Message {
-            topic: will.topic.into_inner(),
-            payload: will.payload,
-            qos: will.qos,
-            retain: will.retain,
-            properties,
-            expires_at,
-            origin: session.id,
-        });
+    /// Publishes a will now, or after `delay` seconds unless a connection has attached to the
+    /// session since the one that left (`generation`) [MQTT-3.1.3-9].
+    fn schedule_will(&self, session: Arc<Session>, will: Will, delay: u32, generation: u64) {
         if delay == 0 {
-            self.publish(message);
+            self.publish(will_message(&will, session.id));
             return;
         }
         let broker = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
-            // A new connection to the session cancels the will [MQTT-3.1.3-9].
-            if !session.is_connected() {
-                broker.publish(message);
+            if still_detached_since(&session, generation) {
+                // Its Message Expiry counts from now, when it is published (MQTT 5.0 3.1.3.2.4).
+                broker.publish(will_message(&will, session.id));
             }
         });
     }
 
     /// Ends a detached session now (expiry 0) or after its expiry interval, unless a client
-    /// has reattached by then.
-    fn schedule_session_end(&self, session: Arc<Session>, expiry: u32) {
+    /// has attached since the connection that left (`generation`) [MQTT-4.1.0-2].
+    fn schedule_session_end(&self, session: Arc<Session>, expiry: u32, generation: u64) {
         if expiry == u32::MAX {
             return;
         }
@@ -1085,7 +1083,7 @@ impl Broker {
             let same = sessions
                 .get(&session.client_id)
                 .is_some_and(|s| Arc::ptr_eq(s, &session));
-            if same && !session.is_connected() {
+            if same && still_detached_since(&session, generation) {
                 sessions.remove(&session.client_id);
                 drop(sessions);
                 discard_session(&broker, &session);
@@ -1100,4 +1098,34 @@ impl Broker {
             });
         }
     }
+}
+
+/// True while no connection has attached to `session` since the one of `generation` left.
+fn still_detached_since(session: &Session, generation: u64) -> bool {
+    let state = lock(&session.state);
+    state.link.is_none() && state.detached_generation == generation
+}
+
+/// The message a will becomes when it is published.
+fn will_message(will: &Will, origin: u64) -> Arc<Message> {
+    let properties = &will.properties;
+    Arc::new(Message {
+        topic: will.topic.clone().into_inner(),
+        payload: will.payload.clone(),
+        qos: will.qos,
+        retain: will.retain,
+        properties: linnet_proto::PublishProperties {
+            payload_format_indicator: properties.payload_format_indicator,
+            message_expiry_interval: properties.message_expiry_interval,
+            response_topic: properties.response_topic.clone(),
+            correlation_data: properties.correlation_data.clone(),
+            user_properties: properties.user_properties.clone(),
+            content_type: properties.content_type.clone(),
+            ..Default::default()
+        },
+        expires_at: properties
+            .message_expiry_interval
+            .map(|secs| Instant::now() + Duration::from_secs(u64::from(secs))),
+        origin,
+    })
 }

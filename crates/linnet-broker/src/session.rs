@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -54,6 +55,8 @@ pub(crate) struct Inflight {
     pub(crate) packet_id: PacketId,
     pub(crate) qos: QoS,
     pub(crate) stage: Stage,
+    /// Owed a re-send on the current connection (after a reconnect), not yet sent.
+    pub(crate) resend_pending: bool,
     pub(crate) delivery: Delivery,
 }
 
@@ -83,6 +86,9 @@ pub(crate) struct SessionState {
     pub(crate) subscriptions: HashMap<ByteString, TopicFilter>,
     /// Session Expiry Interval in seconds (u32::MAX: never).
     pub(crate) expiry_interval: u32,
+    /// Generation of the connection that detached last; timers started at a disconnect act
+    /// only if no connection has come and gone since.
+    pub(crate) detached_generation: u64,
 }
 
 /// Limits that apply to every session.
@@ -129,12 +135,10 @@ impl SessionState {
         if delivery.qos == QoS::AtMostOnce {
             if self.out.len() >= limits.max_outbound_bytes {
                 // Slow consumer: shed QoS 0 rather than grow without bound.
-                stats
-                    .messages_dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
-            self.write_publish(&link, &delivery, None, false, stats, now);
+            encode_publish(&mut self.out, &link, &delivery, None, false, stats, now);
         } else if self.inflight.len() < link.window && self.queue.is_empty() {
             self.send_inflight(&link, delivery, stats, now);
         } else {
@@ -146,9 +150,7 @@ impl SessionState {
     fn enqueue(&mut self, delivery: Delivery, limits: QueueLimits, stats: &Stats) {
         if self.queue.len() >= limits.max_queued {
             // Full: the new message is dropped so that those queued keep their order.
-            stats
-                .messages_dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.queue.push_back(delivery);
@@ -167,72 +169,41 @@ impl SessionState {
 
     fn send_inflight(&mut self, link: &Link, delivery: Delivery, stats: &Stats, now: Instant) {
         let packet_id = self.allocate_packet_id();
-        if self.write_publish(link, &delivery, Some(packet_id), false, stats, now) {
+        if encode_publish(
+            &mut self.out,
+            link,
+            &delivery,
+            Some(packet_id),
+            false,
+            stats,
+            now,
+        ) {
             self.inflight.push_back(Inflight {
                 packet_id,
                 qos: delivery.qos,
                 stage: Stage::Published,
+                resend_pending: false,
                 delivery,
             });
         }
     }
 
-    /// Encodes one PUBLISH into `out`. False when it was dropped: expired, or larger than
-    /// the client accepts (then it counts as delivered [MQTT-3.1.2-25]).
-    fn write_publish(
-        &mut self,
-        link: &Link,
-        delivery: &Delivery,
-        packet_id: Option<PacketId>,
-        dup: bool,
-        stats: &Stats,
-        now: Instant,
-    ) -> bool {
-        let message = &delivery.message;
-        if message.is_expired(now) {
-            return false;
-        }
-        let mut publish = Publish {
-            dup,
-            qos: delivery.qos,
-            retain: delivery.retain,
-            topic: message.topic.clone(),
-            packet_id,
-            payload: message.payload.clone(),
-            properties: Default::default(),
-        };
-        if link.version.is_v5() {
-            publish.properties = message.properties.clone();
-            publish.properties.message_expiry_interval = message.remaining_expiry(now);
-            publish
-                .properties
-                .subscription_identifiers
-                .clone_from(&delivery.subscription_ids);
-        }
-        let fits = Packet::Publish(publish)
-            .encode_within(link.version, link.max_packet_size, &mut self.out)
-            .is_ok();
-        if fits {
-            stats
-                .publish_sent
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            stats
-                .messages_sent
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        } else {
-            stats
-                .messages_dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        fits
-    }
-
-    /// Moves queued messages into the window while it has room (after an ack, or on
-    /// reconnect). Expired ones are discarded on the way.
+    /// Fills the window (after an ack, or on reconnect): first in-flight messages still
+    /// waiting for their re-send, in order, then queued messages. Expired queued messages are
+    /// discarded on the way.
     pub(crate) fn drain_queue(&mut self, stats: &Stats, now: Instant) {
         let Some(link) = self.link.clone() else {
             return;
         };
+        let mut active = self.inflight.iter().filter(|i| !i.resend_pending).count();
+        for entry in self.inflight.iter_mut().filter(|i| i.resend_pending) {
+            if active >= link.window {
+                return;
+            }
+            resend(&mut self.out, &link, entry, stats, now);
+            entry.resend_pending = false;
+            active += 1;
+        }
         while self.inflight.len() < link.window {
             let Some(delivery) = self.queue.pop_front() else {
                 break;
@@ -244,34 +215,15 @@ impl SessionState {
         }
     }
 
-    /// On reconnect with a kept session: re-send unacknowledged PUBLISH with DUP and PUBREL
-    /// for those already released, in the original order [MQTT-4.4.0-1].
+    /// On reconnect with a kept session: every unacknowledged message is re-sent, PUBLISH
+    /// with DUP and PUBREL for those released, in the original order and with the original
+    /// packet ids [MQTT-4.4.0-1], as far as the new connection's window allows; the rest
+    /// follow as acks free the window [MQTT-3.3.4-9].
     pub(crate) fn resend_inflight(&mut self, stats: &Stats, now: Instant) {
-        let Some(link) = self.link.clone() else {
-            return;
-        };
-        let inflight = std::mem::take(&mut self.inflight);
-        for entry in inflight {
-            match entry.stage {
-                Stage::Published => {
-                    if self.write_publish(
-                        &link,
-                        &entry.delivery,
-                        Some(entry.packet_id),
-                        true,
-                        stats,
-                        now,
-                    ) {
-                        self.inflight.push_back(entry);
-                    }
-                }
-                Stage::Released => {
-                    let pubrel = Packet::PubRel(PubResponse::new(entry.packet_id));
-                    let _ = pubrel.encode(link.version, &mut self.out);
-                    self.inflight.push_back(entry);
-                }
-            }
+        for entry in &mut self.inflight {
+            entry.resend_pending = true;
         }
+        self.drain_queue(stats, now);
     }
 
     /// PUBACK (QoS 1) or PUBCOMP (QoS 2) completes a message; true if it was in flight.
@@ -313,4 +265,73 @@ impl SessionState {
             let _ = packet.encode_within(link.version, link.max_packet_size, &mut self.out);
         }
     }
+}
+
+/// Re-sends one in-flight message: PUBLISH with DUP, or PUBREL once released.
+fn resend(out: &mut BytesMut, link: &Link, entry: &Inflight, stats: &Stats, now: Instant) {
+    match entry.stage {
+        Stage::Published => {
+            encode_publish(
+                out,
+                link,
+                &entry.delivery,
+                Some(entry.packet_id),
+                true,
+                stats,
+                now,
+            );
+        }
+        Stage::Released => {
+            let pubrel = Packet::PubRel(PubResponse::new(entry.packet_id));
+            let _ = pubrel.encode(link.version, out);
+        }
+    }
+}
+
+/// Encodes one PUBLISH into `out`. False when it was dropped: expired before its first send,
+/// or larger than the client accepts (then it counts as delivered [MQTT-3.1.2-25]).
+fn encode_publish(
+    out: &mut BytesMut,
+    link: &Link,
+    delivery: &Delivery,
+    packet_id: Option<PacketId>,
+    dup: bool,
+    stats: &Stats,
+    now: Instant,
+) -> bool {
+    let message = &delivery.message;
+    // Expiry stops a message before its first send; once sent, a re-send (DUP) goes out
+    // whatever its age [MQTT-4.3.3-7].
+    if !dup && message.is_expired(now) {
+        return false;
+    }
+    let mut publish = Publish {
+        dup,
+        qos: delivery.qos,
+        retain: delivery.retain,
+        topic: message.topic.clone(),
+        packet_id,
+        payload: message.payload.clone(),
+        properties: Default::default(),
+    };
+    if link.version.is_v5() {
+        publish.properties = message.properties.clone();
+        // At least 1 s: a re-send of an expired message must not read as "already gone".
+        publish.properties.message_expiry_interval =
+            message.remaining_expiry(now).map(|secs| secs.max(1));
+        publish
+            .properties
+            .subscription_identifiers
+            .clone_from(&delivery.subscription_ids);
+    }
+    let fits = Packet::Publish(publish)
+        .encode_within(link.version, link.max_packet_size, out)
+        .is_ok();
+    if fits {
+        stats.publish_sent.fetch_add(1, Ordering::Relaxed);
+        stats.messages_sent.fetch_add(1, Ordering::Relaxed);
+    } else {
+        stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    fits
 }
