@@ -323,8 +323,8 @@ where
         // CONNACK first [MQTT-3.2.0-1], then what the session still owes the client.
         state.write_packet(&Packet::ConnAck(connack));
         if session_present {
+            // resend_inflight also fills the rest of the window from the queue.
             state.resend_inflight(stats, now);
-            state.drain_queue(stats, now);
         } else {
             state.inflight.clear();
             state.queue.clear();
@@ -336,6 +336,7 @@ where
         .stats
         .clients_total
         .fetch_add(1, Ordering::Relaxed);
+    broker.inner.store.session_started(&client_id, expiry);
     debug!(%peer, client_id = %client_id, %version, session_present, "client connected");
 
     let topic_alias_max = if v5 {
@@ -441,23 +442,39 @@ fn attach_session(
     }
 }
 
-/// Removes a session's subscriptions from the router (it has ended).
+/// Ends a session: its subscriptions leave the router, and messages it received through a
+/// shared subscription but never acknowledged go to another member of the group (MQTT 5.0
+/// 4.8.2).
 fn discard_session(broker: &Broker, session: &Arc<Session>) {
-    let subscriptions: Vec<TopicFilter> = {
-        let mut state = lock(&session.state);
-        state.queue.clear();
-        state.inflight.clear();
-        state
+    let (subscriptions, orphans) = {
+        let mut guard = lock(&session.state);
+        // Through a plain reference, so that fields can be borrowed separately.
+        let state = &mut *guard;
+        let unacknowledged = state
+            .inflight
+            .drain(..)
+            .filter(|i| i.stage == Stage::Published)
+            .map(|i| i.delivery);
+        let orphans: Vec<Delivery> = unacknowledged
+            .chain(state.queue.drain(..))
+            .filter(|d| d.shared.is_some())
+            .collect();
+        let subscriptions: Vec<TopicFilter> = state
             .subscriptions
             .drain()
-            .map(|(_, record)| record)
-            .collect()
+            .map(|(_, filter)| filter)
+            .collect();
+        (subscriptions, orphans)
     };
     if !subscriptions.is_empty() {
         let mut router = write(&broker.inner.router);
         for filter in &subscriptions {
             router.unsubscribe(filter, session.id);
         }
+    }
+    broker.inner.store.session_ended(&session.client_id);
+    if !orphans.is_empty() {
+        broker.redispatch_shared(orphans);
     }
 }
 
@@ -908,9 +925,12 @@ impl Broker {
             let mut retained = write(&self.inner.retained);
             if message.payload.is_empty() {
                 // An empty retained message deletes the topic's retained message [MQTT-3.3.1-6].
-                retained.remove(&message.topic);
+                if retained.remove(&message.topic).is_some() {
+                    self.inner.store.retained_cleared(&message.topic);
+                }
             } else {
                 retained.insert(message.topic.clone(), message.clone());
+                self.inner.store.retained_set(&message);
             }
         }
         let now = Instant::now();
@@ -957,6 +977,7 @@ impl Broker {
                 retain: message.retain && keep_retain,
                 subscription_ids: ids,
                 message: message.clone(),
+                shared: first.shared_filter.clone(),
             };
             let session = &first.subscriber;
             let wake = lock(&session.state).deliver(delivery, limits, stats, now);
@@ -965,6 +986,27 @@ impl Broker {
             }
         }
         matched
+    }
+
+    /// Sends each delivery to another member of the shared subscription it came through.
+    fn redispatch_shared(&self, orphans: Vec<Delivery>) {
+        let now = Instant::now();
+        let limits = self.queue_limits();
+        let router = read(&self.inner.router);
+        for mut delivery in orphans {
+            let Some(filter) = &delivery.shared else {
+                continue;
+            };
+            let Some(member) = router.shared_member(filter, |s| s.is_connected()) else {
+                continue;
+            };
+            delivery.qos = delivery.message.qos.min(member.options.qos);
+            delivery.subscription_ids = member.identifier.into_iter().collect();
+            let session = &member.subscriber;
+            if lock(&session.state).deliver(delivery, limits, &self.inner.stats, now) {
+                session.wake.notify_one();
+            }
+        }
     }
 
     fn queue_limits(&self) -> QueueLimits {
@@ -987,7 +1029,18 @@ impl Broker {
             client: session.id,
             options: subscription.options,
             identifier,
+            shared_filter: subscription
+                .filter
+                .shared()
+                .is_some()
+                .then(|| subscription.filter.clone()),
         };
+        self.inner.store.subscribed(
+            &session.client_id,
+            &subscription.filter,
+            subscription.options,
+            identifier,
+        );
         write(&self.inner.router).subscribe(&subscription.filter, entry);
         let key = ByteString::from(subscription.filter.as_str());
         lock(&session.state)
@@ -997,7 +1050,9 @@ impl Broker {
     }
 
     fn unsubscribe(&self, session: &Arc<Session>, filter: &linnet_proto::TopicFilter) -> bool {
-        write(&self.inner.router).unsubscribe(filter, session.id);
+        if write(&self.inner.router).unsubscribe(filter, session.id) {
+            self.inner.store.unsubscribed(&session.client_id, filter);
+        }
         lock(&session.state)
             .subscriptions
             .remove(filter.as_str())
@@ -1049,6 +1104,7 @@ impl Broker {
                 retain: true,
                 subscription_ids: identifier.into_iter().collect(),
                 message,
+                shared: None,
             };
             state.deliver(delivery, limits, &self.inner.stats, now);
         }

@@ -11,6 +11,7 @@ mod listener;
 mod message;
 pub mod router;
 mod session;
+pub mod store;
 mod sys;
 mod ws;
 
@@ -61,14 +62,21 @@ struct Inner {
     /// Topic -> retained message.
     retained: RwLock<HashMap<ByteString, Arc<Message>>>,
     stats: Stats,
+    /// Told every durable state change.
+    store: Arc<dyn store::Store>,
     next_session_id: AtomicU64,
     next_generation: AtomicU64,
     shutdown: watch::Sender<bool>,
 }
 
 impl Broker {
-    /// A broker with `config`; nothing listens until [`serve`] runs.
+    /// A broker with `config` and no persistence; nothing listens until [`serve`] runs.
     pub fn new(config: Config) -> Self {
+        Self::with_store(config, Arc::new(store::InMemory))
+    }
+
+    /// A broker that reports durable state changes to `store`.
+    pub fn with_store(config: Config, store: Arc<dyn store::Store>) -> Self {
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
@@ -78,6 +86,7 @@ impl Broker {
                 router: RwLock::new(Router::default()),
                 retained: RwLock::new(HashMap::new()),
                 stats: Stats::default(),
+                store,
                 next_session_id: AtomicU64::new(1),
                 next_generation: AtomicU64::new(1),
                 shutdown,

@@ -21,6 +21,9 @@ pub struct Entry<S> {
     pub options: SubscriptionOptions,
     /// v5 Subscription Identifier, echoed in matching PUBLISH packets.
     pub identifier: Option<NonZeroU32>,
+    /// The whole `$share/{group}/{filter}` for a shared subscription, to find its group again
+    /// when a message has to go to another member.
+    pub shared_filter: Option<TopicFilter>,
 }
 
 /// Members of one shared subscription group on one filter.
@@ -188,6 +191,26 @@ impl<S> Node<S> {
         &mut node.here
     }
 
+    /// The bucket a wildcard filter ends in, if it exists.
+    fn find(&self, filter: &str) -> Option<&Bucket<S>> {
+        let mut node = self;
+        let mut levels = filter.split('/').peekable();
+        while let Some(level) = levels.next() {
+            if level == "#" {
+                return Some(&node.hash);
+            }
+            node = if level == "+" {
+                node.plus.as_deref()?
+            } else {
+                node.children.get(level)?
+            };
+            if levels.peek().is_none() {
+                return Some(&node.here);
+            }
+        }
+        Some(&node.here)
+    }
+
     /// Removes a subscription and prunes the nodes it leaves empty.
     fn remove(&mut self, levels: &[&str], group: Option<&str>, client: u64) -> bool {
         let Some((&level, rest)) = levels.split_first() else {
@@ -311,6 +334,24 @@ impl<S> Router<S> {
         removed
     }
 
+    /// One member of the shared subscription group `filter` (`$share/{group}/{filter}`),
+    /// round-robin, preferring eligible ones; `None` when the group has no member left.
+    pub fn shared_member(
+        &self,
+        filter: &TopicFilter,
+        eligible: impl Fn(&S) -> bool,
+    ) -> Option<&Entry<S>> {
+        let group = filter.shared()?.group;
+        let match_filter = filter.match_filter();
+        let bucket = if filter.has_wildcards() {
+            self.wildcard.find(match_filter)?
+        } else {
+            self.exact.get(match_filter)?
+        };
+        let group = bucket.shared.iter().find(|g| g.name == group)?;
+        pick(group, &eligible)
+    }
+
     /// Number of subscriptions (shared members counted one by one).
     pub fn len(&self) -> usize {
         self.count
@@ -353,6 +394,7 @@ mod tests {
             client,
             options: SubscriptionOptions::qos(QoS::AtMostOnce),
             identifier: None,
+            shared_filter: None,
         }
     }
 
@@ -446,6 +488,20 @@ mod tests {
         }
         seen_g.sort_unstable();
         assert_eq!(seen_g, vec![1, 1, 2, 2]);
+    }
+
+    #[test]
+    fn shared_member_finds_the_group_of_a_filter() {
+        let router = router(&[
+            (1, "$share/g/t/+"),
+            (2, "$share/g/t/+"),
+            (3, "$share/h/t/+"),
+        ]);
+        let filter = TopicFilter::new("$share/g/t/+").unwrap();
+        let picked = router.shared_member(&filter, |s| *s == 2).map(|e| e.client);
+        assert_eq!(picked, Some(2));
+        let missing = TopicFilter::new("$share/x/t/+").unwrap();
+        assert!(router.shared_member(&missing, |_| true).is_none());
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub(crate) struct Delivery {
     pub(crate) qos: QoS,
     pub(crate) retain: bool,
     pub(crate) subscription_ids: Vec<NonZeroU32>,
+    /// Set when it reached this session through a shared subscription: if the session ends
+    /// before the client acknowledges it, another member of the group gets it.
+    pub(crate) shared: Option<TopicFilter>,
 }
 
 #[derive(Debug, Default)]

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -37,13 +38,21 @@ impl TestBroker {
 
     /// A broker whose default test configuration `adjust` may change.
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::with_store(adjust, Arc::new(linnet_broker::store::InMemory)).await
+    }
+
+    /// Like [`TestBroker::with_config`], reporting durable changes to `store`.
+    pub async fn with_store(
+        adjust: impl FnOnce(&mut Config),
+        store: Arc<dyn linnet_broker::store::Store>,
+    ) -> Self {
         let mut config = Config::default();
         config.listeners.tcp = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
         config.listeners.ws = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
         config.sys.interval = 0;
         adjust(&mut config);
         config.validate().expect("test config is valid");
-        let broker = Broker::new(config);
+        let broker = Broker::with_store(config, store);
         let bound = linnet_broker::bind(broker.clone())
             .await
             .expect("bind loopback");
