@@ -668,7 +668,7 @@ where
         let topic_ok = publish.topic.len() <= config.limits.max_topic_length
             && publish.topic.split('/').count() <= config.limits.max_topic_levels;
         // Clients may not publish into $SYS; such messages are acknowledged and dropped.
-        let allowed = !publish.topic.starts_with("$SYS");
+        let allowed = !(publish.topic == "$SYS" || publish.topic.starts_with("$SYS/"));
         let packet_id = publish.packet_id;
         let qos = publish.qos;
 

@@ -198,14 +198,19 @@ impl SessionState {
         let Some(link) = self.link.clone() else {
             return;
         };
-        let mut active = self.inflight.iter().filter(|i| !i.resend_pending).count();
-        for entry in self.inflight.iter_mut().filter(|i| i.resend_pending) {
-            if active >= link.window {
-                return;
-            }
+        let active = self.inflight.iter().filter(|i| !i.resend_pending).count();
+        let room = link.window.saturating_sub(active);
+        for entry in self
+            .inflight
+            .iter_mut()
+            .filter(|i| i.resend_pending)
+            .take(room)
+        {
             resend(&mut self.out, &link, entry, stats, now);
             entry.resend_pending = false;
-            active += 1;
+        }
+        if self.inflight.iter().any(|i| i.resend_pending) {
+            return;
         }
         while self.inflight.len() < link.window {
             let Some(delivery) = self.queue.pop_front() else {
