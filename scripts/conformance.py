@@ -7,8 +7,8 @@ A test covers an MQTT 5.0 statement when its function name starts with the id in
 `mqtt311_` (`fn mqtt311_3_1_2_24_...`). Any line inside a test may also say
 `covers: [MQTT-x.y.z-n]` or `covers: [v311:MQTT-x.y.z-n]` (for ids a name cannot carry, or a
 test that covers several). Python tests use the same names with a `test_` prefix.
-Who owns each statement, and the status of those without a test, come from
-docs/conformance-notes.txt.
+Who owns each statement comes from docs/conformance-notes.txt; why a statement has no test
+(not applicable to a server, or owned by a later issue) from docs/conformance-pending*.txt.
 
   scripts/conformance.py          rewrite docs/conformance.md
   scripts/conformance.py --check  fail if docs/conformance.md is out of date (CI runs this)
@@ -20,6 +20,8 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 IDS = ROOT / "docs/spec/mqtt-5.0-statement-ids.txt"
 NOTES = ROOT / "docs/conformance-notes.txt"
+# Why a statement has no test yet ("<id> <reason>" lines; v3.1.1 ids prefixed "v311:").
+PENDING = sorted((ROOT / "docs").glob("conformance-pending*.txt"))
 OUT = ROOT / "docs/conformance.md"
 SCAN = ["crates", "tests"]
 
@@ -79,7 +81,17 @@ def scan(known):
     return coverage
 
 
-def table(title, ids, coverage, info):
+def load_pending():
+    reasons = {}
+    for path in PENDING:
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                sid, _, reason = line.partition(" ")
+                reasons[sid.strip()] = reason.strip()
+    return reasons
+
+
+def table(title, ids, coverage, info, pending):
     server_side = [s for s in ids if info[s][0] in ("server", "both", "codec")]
     covered = [s for s in ids if s in coverage]
     covered_server = [s for s in server_side if s in coverage]
@@ -95,7 +107,7 @@ def table(title, ids, coverage, info):
     for sid in ids:
         who, text = info[sid]
         tests = sorted(coverage.get(sid, ()))
-        cell = "<br>".join(f"`{t}`" for t in tests) if tests else "not covered yet"
+        cell = "<br>".join(f"`{t}`" for t in tests) if tests else pending.get(sid, "not covered yet")
         lines.append(f"| {sid.removeprefix('v311:')} | {who} | {text.replace('|', '/')} | {cell} |")
     return lines
 
@@ -116,9 +128,10 @@ def render():
         "and owners come from `docs/conformance-notes.txt` (read the standard for the text).",
         "",
     ]
-    lines += table("MQTT 5.0", v5, coverage, info)
+    pending = load_pending()
+    lines += table("MQTT 5.0", v5, coverage, info, pending)
     lines += [""]
-    lines += table("MQTT 3.1.1", v311, coverage, info)
+    lines += table("MQTT 3.1.1", v311, coverage, info, pending)
     return "\n".join(lines) + "\n"
 
 

@@ -284,6 +284,12 @@ where
         server_keep_alive = Some(keep_alive);
     }
 
+    // Topic aliases towards the client only where it allows them (v5 Topic Alias Maximum).
+    let client_topic_alias_max = if v5 {
+        connect.properties.topic_alias_maximum.unwrap_or(0)
+    } else {
+        0
+    };
     let client_receive_max = connect
         .properties
         .receive_maximum
@@ -319,6 +325,7 @@ where
         let mut state = lock(&session.state);
         state.expiry_interval = expiry;
         state.out.clear();
+        state.aliases_out.reset(client_topic_alias_max);
         state.link = Some(link);
         // CONNACK first [MQTT-3.2.0-1], then what the session still owes the client.
         state.write_packet(&Packet::ConnAck(connack));

@@ -77,6 +77,8 @@ pub(crate) struct SessionState {
     pub(crate) link: Option<Link>,
     /// Encoded packets waiting to be written to the connection.
     pub(crate) out: BytesMut,
+    /// Topic aliases in use towards the attached connection.
+    pub(crate) aliases_out: TopicAliases,
     /// Outgoing QoS 1/2 messages not yet completed, in the order they were sent.
     pub(crate) inflight: VecDeque<Inflight>,
     /// Messages waiting for room in the in-flight window or for a connection.
@@ -141,7 +143,8 @@ impl SessionState {
                 stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
-            encode_publish(&mut self.out, &link, &delivery, None, false, stats, now);
+            self.writer(&link, stats, now)
+                .publish(&delivery, None, false);
         } else if self.inflight.len() < link.window && self.queue.is_empty() {
             self.send_inflight(&link, delivery, stats, now);
         } else {
@@ -170,17 +173,22 @@ impl SessionState {
         }
     }
 
-    fn send_inflight(&mut self, link: &Link, delivery: Delivery, stats: &Stats, now: Instant) {
-        let packet_id = self.allocate_packet_id();
-        if encode_publish(
-            &mut self.out,
+    fn writer<'a>(&'a mut self, link: &'a Link, stats: &'a Stats, now: Instant) -> Writer<'a> {
+        Writer {
+            out: &mut self.out,
+            aliases: &mut self.aliases_out,
             link,
-            &delivery,
-            Some(packet_id),
-            false,
             stats,
             now,
-        ) {
+        }
+    }
+
+    fn send_inflight(&mut self, link: &Link, delivery: Delivery, stats: &Stats, now: Instant) {
+        let packet_id = self.allocate_packet_id();
+        if self
+            .writer(link, stats, now)
+            .publish(&delivery, Some(packet_id), false)
+        {
             self.inflight.push_back(Inflight {
                 packet_id,
                 qos: delivery.qos,
@@ -200,13 +208,20 @@ impl SessionState {
         };
         let active = self.inflight.iter().filter(|i| !i.resend_pending).count();
         let room = link.window.saturating_sub(active);
+        let mut writer = Writer {
+            out: &mut self.out,
+            aliases: &mut self.aliases_out,
+            link: &link,
+            stats,
+            now,
+        };
         for entry in self
             .inflight
             .iter_mut()
             .filter(|i| i.resend_pending)
             .take(room)
         {
-            resend(&mut self.out, &link, entry, stats, now);
+            writer.resend(entry);
             entry.resend_pending = false;
         }
         if self.inflight.iter().any(|i| i.resend_pending) {
@@ -275,71 +290,99 @@ impl SessionState {
     }
 }
 
-/// Re-sends one in-flight message: PUBLISH with DUP, or PUBREL once released.
-fn resend(out: &mut BytesMut, link: &Link, entry: &Inflight, stats: &Stats, now: Instant) {
-    match entry.stage {
-        Stage::Published => {
-            encode_publish(
-                out,
-                link,
-                &entry.delivery,
-                Some(entry.packet_id),
-                true,
-                stats,
-                now,
-            );
-        }
-        Stage::Released => {
-            let pubrel = Packet::PubRel(PubResponse::new(entry.packet_id));
-            let _ = pubrel.encode(link.version, out);
-        }
+/// Topic aliases the broker uses towards a v5 client that allows them (MQTT 5.0 3.3.2.3.4):
+/// the first PUBLISH on a topic carries the topic and a new alias, later ones only the alias.
+/// When the client's maximum is reached, further topics go out in full. Reset with each
+/// connection [MQTT-3.3.2-7].
+#[derive(Debug, Default)]
+pub(crate) struct TopicAliases {
+    max: u16,
+    assigned: HashMap<ByteString, NonZeroU16>,
+}
+
+impl TopicAliases {
+    /// Starts over for a connection whose client accepts aliases up to `max`.
+    pub(crate) fn reset(&mut self, max: u16) {
+        self.max = max;
+        self.assigned.clear();
     }
 }
 
-/// Encodes one PUBLISH into `out`. False when it was dropped: expired before its first send,
-/// or larger than the client accepts (then it counts as delivered [MQTT-3.1.2-25]).
-fn encode_publish(
-    out: &mut BytesMut,
-    link: &Link,
-    delivery: &Delivery,
-    packet_id: Option<PacketId>,
-    dup: bool,
-    stats: &Stats,
+/// Encodes outgoing packets for one attached connection into its buffer.
+struct Writer<'a> {
+    out: &'a mut BytesMut,
+    aliases: &'a mut TopicAliases,
+    link: &'a Link,
+    stats: &'a Stats,
     now: Instant,
-) -> bool {
-    let message = &delivery.message;
-    // Expiry stops a message before its first send; once sent, a re-send (DUP) goes out
-    // whatever its age [MQTT-4.3.3-7].
-    if !dup && message.is_expired(now) {
-        return false;
+}
+
+impl Writer<'_> {
+    /// Re-sends one in-flight message: PUBLISH with DUP, or PUBREL once released.
+    fn resend(&mut self, entry: &Inflight) {
+        match entry.stage {
+            Stage::Published => {
+                self.publish(&entry.delivery, Some(entry.packet_id), true);
+            }
+            Stage::Released => {
+                let pubrel = Packet::PubRel(PubResponse::new(entry.packet_id));
+                let _ = pubrel.encode(self.link.version, self.out);
+            }
+        }
     }
-    let mut publish = Publish {
-        dup,
-        qos: delivery.qos,
-        retain: delivery.retain,
-        topic: message.topic.clone(),
-        packet_id,
-        payload: message.payload.clone(),
-        properties: Default::default(),
-    };
-    if link.version.is_v5() {
-        publish.properties = message.properties.clone();
-        // At least 1 s: a re-send of an expired message must not read as "already gone".
-        publish.properties.message_expiry_interval =
-            message.remaining_expiry(now).map(|secs| secs.max(1));
-        publish
-            .properties
-            .subscription_identifiers
-            .clone_from(&delivery.subscription_ids);
+
+    /// Encodes one PUBLISH. False when it was dropped: expired before its first send, or
+    /// larger than the client accepts (then it counts as delivered [MQTT-3.1.2-25]).
+    fn publish(&mut self, delivery: &Delivery, packet_id: Option<PacketId>, dup: bool) -> bool {
+        let message = &delivery.message;
+        // Expiry stops a message before its first send; once sent, a re-send (DUP) goes out
+        // whatever its age [MQTT-4.3.3-7].
+        if !dup && message.is_expired(self.now) {
+            return false;
+        }
+        let mut publish = Publish {
+            dup,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            topic: message.topic.clone(),
+            packet_id,
+            payload: message.payload.clone(),
+            properties: Default::default(),
+        };
+        let mut new_alias = None;
+        if self.link.version.is_v5() {
+            publish.properties = message.properties.clone();
+            // At least 1 s: a re-send of an expired message must not read as "already gone".
+            publish.properties.message_expiry_interval =
+                message.remaining_expiry(self.now).map(|secs| secs.max(1));
+            publish
+                .properties
+                .subscription_identifiers
+                .clone_from(&delivery.subscription_ids);
+            if self.aliases.max > 0 {
+                if let Some(&alias) = self.aliases.assigned.get(&message.topic) {
+                    publish.topic = ByteString::from_static("");
+                    publish.properties.topic_alias = Some(alias);
+                } else if self.aliases.assigned.len() < usize::from(self.aliases.max) {
+                    let alias = NonZeroU16::new(self.aliases.assigned.len() as u16 + 1);
+                    publish.properties.topic_alias = alias;
+                    new_alias = alias;
+                }
+            }
+        }
+        let fits = Packet::Publish(publish)
+            .encode_within(self.link.version, self.link.max_packet_size, self.out)
+            .is_ok();
+        if fits {
+            // Only an alias the client has actually been sent may be used alone later.
+            if let Some(alias) = new_alias {
+                self.aliases.assigned.insert(message.topic.clone(), alias);
+            }
+            self.stats.publish_sent.fetch_add(1, Ordering::Relaxed);
+            self.stats.messages_sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        fits
     }
-    let fits = Packet::Publish(publish)
-        .encode_within(link.version, link.max_packet_size, out)
-        .is_ok();
-    if fits {
-        stats.publish_sent.fetch_add(1, Ordering::Relaxed);
-        stats.messages_sent.fetch_add(1, Ordering::Relaxed);
-    } else {
-        stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
-    }
-    fits
 }
