@@ -124,12 +124,17 @@ async fn drain(client: &mut RawClient) -> Vec<Publish> {
 
 /// A SUBSCRIBE for one filter written byte by byte, so the filter can be invalid.
 fn raw_subscribe(version: ProtocolVersion, filter: &str, options: u8) -> Vec<u8> {
+    raw_subscribe_bytes(version, filter.as_bytes(), options)
+}
+
+/// [`raw_subscribe`] for a filter given as bytes, which need not be UTF-8.
+fn raw_subscribe_bytes(version: ProtocolVersion, filter: &[u8], options: u8) -> Vec<u8> {
     let mut body = vec![0x00, 0x01];
     if version.is_v5() {
         body.push(0x00); // no properties
     }
     body.extend_from_slice(&u16::try_from(filter.len()).expect("short").to_be_bytes());
-    body.extend_from_slice(filter.as_bytes());
+    body.extend_from_slice(filter);
     body.push(options);
     let mut wire = vec![
         0x82,
@@ -137,6 +142,40 @@ fn raw_subscribe(version: ProtocolVersion, filter: &str, options: u8) -> Vec<u8>
     ];
     wire.extend_from_slice(&body);
     wire
+}
+
+/// An UNSUBSCRIBE with packet id `packet_id` written byte by byte: fixed header byte `first`
+/// (0xA2 when valid), then each filter as a length-prefixed string, one after another.
+fn raw_unsubscribe(
+    version: ProtocolVersion,
+    first: u8,
+    packet_id: u16,
+    filters: &[&[u8]],
+) -> Vec<u8> {
+    let mut body = packet_id.to_be_bytes().to_vec();
+    if version.is_v5() {
+        body.push(0x00); // no properties
+    }
+    for filter in filters {
+        body.extend_from_slice(&u16::try_from(filter.len()).expect("short").to_be_bytes());
+        body.extend_from_slice(filter);
+    }
+    let mut wire = vec![
+        first,
+        u8::try_from(body.len()).expect("one-byte remaining length"),
+    ];
+    wire.extend_from_slice(&body);
+    wire
+}
+
+/// What the broker sends before it closes the connection for a malformed packet: a v5
+/// DISCONNECT with `reason`, nothing for 3.1.1.
+fn goodbye(version: ProtocolVersion, reason: ReasonCode) -> Vec<Packet> {
+    if version.is_v5() {
+        vec![Packet::Disconnect(Disconnect::new(reason))]
+    } else {
+        vec![]
+    }
 }
 
 /// Sends SUBSCRIBE for `filter` (invalid) and expects the broker to close the connection
@@ -213,7 +252,9 @@ async fn assert_routing(version: ProtocolVersion, topics: &[&str], expected: &[(
 #[tokio::test]
 async fn mqtt_3_9_3_1_suback_codes_follow_the_order_of_the_filters() {
     // covers: [MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-3.8.4-5] [MQTT-3.8.4-6]
-    // v311: MQTT-3.8.4-1, MQTT-3.8.4-2, MQTT-3.8.4-4, MQTT-3.8.4-5, MQTT-3.9.3-1, MQTT-2.3.1-7
+    // covers: [v311:MQTT-3.8.4-1] [v311:MQTT-3.8.4-2] [v311:MQTT-3.8.4-4] [v311:MQTT-3.8.4-5]
+    // covers: [v311:MQTT-3.9.3-1]
+    // v311: MQTT-2.3.1-7
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut subscriber = broker.client(version, "sub").await;
@@ -297,7 +338,9 @@ async fn mqtt_3_2_2_10_qos_above_maximum_qos_is_granted_at_the_maximum() {
 
 #[tokio::test]
 async fn mqtt_3_8_4_7_refused_filters_get_a_failure_code_in_their_place() {
-    // v311: MQTT-3.8.4-5, MQTT-3.9.3-1 (3.1.1 has the single failure code 0x80)
+    // 3.1.1 has the single failure code 0x80; a server without wildcard support refuses
+    // every filter with a wildcard.
+    // covers: [v311:MQTT-3.8.4-5] [v311:MQTT-3.9.3-1] [v311:MQTT-3.9.3-2] [v311:MQTT-3.8.3-2]
     let broker = TestBroker::with_config(|c| {
         c.mqtt.wildcard_subscription_available = false;
         c.mqtt.shared_subscription_available = false;
@@ -358,7 +401,8 @@ async fn mqtt_3_8_4_7_refused_filters_get_a_failure_code_in_their_place() {
 
 #[tokio::test]
 async fn mqtt_3_3_2_3_each_subscriber_gets_exactly_the_topics_its_filter_matches() {
-    // v311: MQTT-3.3.2-3, MQTT-4.7.1-2, MQTT-4.7.1-3
+    // covers: [v311:MQTT-4.7.1-2] [v311:MQTT-4.7.1-3]
+    // v311: MQTT-3.3.2-3
     let topics = [
         "sport",
         "sport/",
@@ -424,7 +468,7 @@ async fn mqtt_3_3_2_3_each_subscriber_gets_exactly_the_topics_its_filter_matches
 
 #[tokio::test]
 async fn mqtt_4_7_3_4_matching_is_byte_exact_without_normalisation() {
-    // v311: MQTT-4.7.3-4
+    // covers: [v311:MQTT-4.7.3-4]
     let topics = [
         "sport/x",
         "Sport/x",
@@ -449,7 +493,7 @@ async fn mqtt_4_7_3_4_matching_is_byte_exact_without_normalisation() {
 
 #[tokio::test]
 async fn mqtt_4_7_2_1_wildcard_filters_do_not_match_dollar_topics() {
-    // v311: MQTT-4.7.2-1
+    // covers: [v311:MQTT-4.7.2-1]
     let topics = ["$foo/x", "$foo", "a/$x"];
     let expected: &[(&str, &[&str])] = &[
         ("#", &["a/$x"]),
@@ -468,7 +512,7 @@ async fn mqtt_4_7_2_1_wildcard_filters_do_not_match_dollar_topics() {
 
 #[tokio::test]
 async fn mqtt_4_7_2_1_hash_does_not_receive_the_brokers_sys_topics() {
-    // v311: MQTT-4.7.2-1
+    // covers: [v311:MQTT-4.7.2-1]
     let broker = TestBroker::with_config(|c| c.sys.interval = 60).await;
     let mut everything = broker.client(V311, "all").await;
     everything.subscribe("#", QoS::AtMostOnce).await;
@@ -490,7 +534,7 @@ async fn mqtt_4_7_2_1_hash_does_not_receive_the_brokers_sys_topics() {
 #[tokio::test]
 async fn mqtt_3_10_4_2_unsubscribe_stops_delivery() {
     // covers: [MQTT-3.10.4-4]
-    // v311: MQTT-3.10.4-2, MQTT-3.10.4-4
+    // covers: [v311:MQTT-3.10.4-2] [v311:MQTT-3.10.4-4]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut subscriber = broker.client(version, "sub").await;
@@ -522,7 +566,7 @@ async fn mqtt_3_10_4_2_unsubscribe_stops_delivery() {
 
 #[tokio::test]
 async fn mqtt_3_10_4_3_qos2_delivery_started_before_unsubscribe_is_completed() {
-    // v311: MQTT-3.10.4-3
+    // covers: [v311:MQTT-3.10.4-3]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut subscriber = broker.client(version, "sub").await;
@@ -551,7 +595,7 @@ async fn mqtt_3_10_4_3_qos2_delivery_started_before_unsubscribe_is_completed() {
 #[tokio::test]
 async fn same_filter_twice_in_one_subscribe_is_handled_in_sequence() {
     // covers: [MQTT-3.8.4-5]
-    // v311: MQTT-3.8.4-4
+    // covers: [v311:MQTT-3.8.4-4]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut subscriber = broker.client(version, "sub").await;
@@ -603,7 +647,7 @@ async fn mqtt_3_11_3_1_unsuback_has_a_code_per_filter_in_order() {
 
 #[tokio::test]
 async fn mqtt_3_10_4_5_unsuback_is_sent_even_when_nothing_was_subscribed() {
-    // v311: MQTT-3.10.4-5
+    // covers: [v311:MQTT-3.10.4-5]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut client = broker.client(version, "c").await;
@@ -619,7 +663,7 @@ async fn mqtt_3_10_4_5_unsuback_is_sent_even_when_nothing_was_subscribed() {
 
 #[tokio::test]
 async fn mqtt_3_10_4_1_unsubscribe_removes_only_the_identical_filter() {
-    // v311: MQTT-3.10.4-1
+    // covers: [v311:MQTT-3.10.4-1]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut subscriber = broker.client(version, "sub").await;
@@ -1070,7 +1114,7 @@ async fn mqtt_3_3_4_5_shared_and_non_shared_copies_each_carry_their_own_identifi
 
 #[tokio::test]
 async fn mqtt_4_7_1_1_filter_with_misplaced_hash_closes_the_connection() {
-    // v311: MQTT-4.7.1-2, MQTT-4.8.0-1
+    // covers: [v311:MQTT-4.7.1-2] [v311:MQTT-4.8.0-1] [MQTT-4.13.1-1]
     for version in [V311, V5] {
         for filter in ["a/#/b", "a/b#", "#/", "a#"] {
             let reasons = [
@@ -1084,7 +1128,7 @@ async fn mqtt_4_7_1_1_filter_with_misplaced_hash_closes_the_connection() {
 
 #[tokio::test]
 async fn mqtt_4_7_1_2_filter_with_plus_not_filling_a_level_closes_the_connection() {
-    // v311: MQTT-4.7.1-3, MQTT-4.8.0-1
+    // covers: [v311:MQTT-4.7.1-3] [v311:MQTT-4.8.0-1]
     for version in [V311, V5] {
         for filter in ["a/b+", "+a/b", "a/+b/c", "++"] {
             let reasons = [
@@ -1098,7 +1142,7 @@ async fn mqtt_4_7_1_2_filter_with_plus_not_filling_a_level_closes_the_connection
 
 #[tokio::test]
 async fn mqtt_4_7_3_1_empty_filter_closes_the_connection() {
-    // v311: MQTT-4.7.3-1
+    // covers: [v311:MQTT-4.7.3-1]
     let reasons = [
         ReasonCode::TOPIC_FILTER_INVALID,
         ReasonCode::MALFORMED_PACKET,
@@ -1111,7 +1155,7 @@ async fn mqtt_4_7_3_1_empty_filter_closes_the_connection() {
 
 #[tokio::test]
 async fn mqtt_4_7_3_2_filter_with_a_null_character_closes_the_connection() {
-    // v311: MQTT-4.7.3-2
+    // covers: [v311:MQTT-4.7.3-2]
     let reasons = [
         ReasonCode::TOPIC_FILTER_INVALID,
         ReasonCode::MALFORMED_PACKET,
@@ -1160,7 +1204,7 @@ async fn mqtt_3_8_3_4_no_local_on_a_shared_subscription_is_a_protocol_error() {
 
 #[tokio::test]
 async fn mqtt_3_8_3_2_subscribe_without_filters_closes_the_connection() {
-    // v311: MQTT-3.8.3-3
+    // covers: [v311:MQTT-3.8.3-3]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut client = broker.client(version, "c").await;
@@ -1184,7 +1228,7 @@ async fn mqtt_3_8_3_2_subscribe_without_filters_closes_the_connection() {
 
 #[tokio::test]
 async fn mqtt_3_10_3_2_unsubscribe_without_filters_closes_the_connection() {
-    // v311: MQTT-3.10.3-2
+    // covers: [v311:MQTT-3.10.3-2]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut client = broker.client(version, "c").await;
@@ -1208,7 +1252,7 @@ async fn mqtt_3_10_3_2_unsubscribe_without_filters_closes_the_connection() {
 
 #[tokio::test]
 async fn mqtt_3_8_1_1_subscribe_with_wrong_header_flags_closes_the_connection() {
-    // v311: MQTT-3.8.1-1
+    // covers: [v311:MQTT-3.8.1-1] [MQTT-4.13.1-1]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut client = broker.client(version, "c").await;
@@ -1229,7 +1273,8 @@ async fn mqtt_3_8_1_1_subscribe_with_wrong_header_flags_closes_the_connection() 
 
 #[tokio::test]
 async fn mqtt_3_8_3_5_reserved_subscription_option_bits_close_the_connection() {
-    // v311: MQTT-3.8.3-4 (in 3.1.1 bits 2-7 are reserved)
+    // In 3.1.1 bits 2-7 are reserved.
+    // covers: [v311:MQTT-3.8.3-4]
     for (version, options) in [(V311, 0x04), (V311, 0x80), (V5, 0x40), (V5, 0x80)] {
         let broker = TestBroker::start().await;
         let mut client = broker.client(version, "c").await;
@@ -1254,7 +1299,8 @@ async fn mqtt_3_8_3_5_reserved_subscription_option_bits_close_the_connection() {
 
 #[tokio::test]
 async fn subscription_qos_3_closes_the_connection() {
-    // v311: MQTT-3.8.3-4. In 5.0, Maximum QoS 3 is a Protocol Error (3.8.3.1).
+    // In 5.0, Maximum QoS 3 is a Protocol Error (3.8.3.1).
+    // covers: [v311:MQTT-3.8.3-4]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut client = broker.client(version, "c").await;
@@ -1273,7 +1319,7 @@ async fn subscription_qos_3_closes_the_connection() {
 
 #[tokio::test]
 async fn unsubscribe_with_an_invalid_filter_closes_the_connection() {
-    // v311: MQTT-4.7.1-2, MQTT-4.8.0-1
+    // covers: [v311:MQTT-4.7.1-2] [v311:MQTT-4.8.0-1]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut client = broker.client(version, "c").await;
@@ -1303,4 +1349,322 @@ async fn unsubscribe_with_an_invalid_filter_closes_the_connection() {
             assert!(packets.is_empty(), "{packets:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn mqtt_3_8_3_1_subscribe_filter_that_is_not_utf8_closes_the_connection() {
+    // covers: [v311:MQTT-3.8.3-1]
+    // An invalid two-byte sequence, and an encoded surrogate U+D800.
+    for filter in [&[b'a', 0xC3, 0x28][..], &[b'a', b'/', 0xED, 0xA0, 0x80][..]] {
+        for version in [V311, V5] {
+            let broker = TestBroker::start().await;
+            let mut client = broker.client(version, "c").await;
+            client
+                .send_bytes(&raw_subscribe_bytes(version, filter, 0x01))
+                .await;
+            assert_eq!(
+                client.expect_closed().await,
+                goodbye(version, ReasonCode::MALFORMED_PACKET),
+                "{version} {filter:02x?}"
+            );
+            assert_eq!(broker.broker.subscription_count(), 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_10_1_1_unsubscribe_with_wrong_header_flags_closes_the_connection() {
+    // covers: [v311:MQTT-3.10.1-1]
+    for version in [V311, V5] {
+        for first in [0xA0, 0xA3, 0xAA] {
+            let broker = TestBroker::start().await;
+            let mut client = broker.client(version, "c").await;
+            client.subscribe("t", QoS::AtMostOnce).await;
+            client
+                .send_bytes(&raw_unsubscribe(version, first, 2, &[b"t"]))
+                .await;
+            assert_eq!(
+                client.expect_closed().await,
+                goodbye(version, ReasonCode::MALFORMED_PACKET),
+                "{version} {first:#04x}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_10_3_1_unsubscribe_filters_are_utf8_strings_one_after_another() {
+    // covers: [v311:MQTT-3.10.3-1]
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        let filters = [
+            ("a", QoS::AtMostOnce),
+            ("b/+", QoS::AtMostOnce),
+            ("c/#", QoS::AtMostOnce),
+            ("d", QoS::AtMostOnce),
+        ];
+        subscribe(&mut client, subscribe_packet(1, &filters, None)).await;
+        // Three length-prefixed filters packed back to back, the middle one with a multi-byte
+        // character: each is read as one string and removed.
+        client
+            .send_bytes(&raw_unsubscribe(
+                version,
+                0xA2,
+                0x0102,
+                &[b"a", "b/+".as_bytes(), b"c/#"],
+            ))
+            .await;
+        let codes = if version.is_v5() {
+            vec![ReasonCode::SUCCESS; 3]
+        } else {
+            vec![]
+        };
+        assert_eq!(
+            client.recv().await,
+            Packet::UnsubAck(UnsubAck::new(pid(0x0102), codes)),
+            "{version}"
+        );
+        assert_eq!(broker.broker.subscription_count(), 1, "{version}");
+        // A filter that is not UTF-8 is malformed.
+        client
+            .send_bytes(&raw_unsubscribe(
+                version,
+                0xA2,
+                3,
+                &[b"d", &[b'd', 0xC3, 0x28]],
+            ))
+            .await;
+        assert_eq!(
+            client.expect_closed().await,
+            goodbye(version, ReasonCode::MALFORMED_PACKET),
+            "{version}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mqtt311_3_10_4_6_unsubscribe_with_several_filters_gets_one_unsuback() {
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V311, "sub").await;
+    subscribe(
+        &mut subscriber,
+        subscribe_packet(
+            1,
+            &[
+                ("a", QoS::AtMostOnce),
+                ("b/#", QoS::AtMostOnce),
+                ("keep", QoS::AtMostOnce),
+            ],
+            None,
+        ),
+    )
+    .await;
+    // One UNSUBSCRIBE, handled filter by filter (the second "a" finds nothing left), answered
+    // by one UNSUBACK.
+    let unsuback = unsubscribe(&mut subscriber, 0x4242, &["a", "never", "b/#", "a"]).await;
+    assert_eq!(unsuback, UnsubAck::new(pid(0x4242), vec![]));
+    ping(&mut subscriber).await;
+    assert_eq!(broker.broker.subscription_count(), 1);
+    let mut publisher = broker.client(V311, "pub").await;
+    for topic in ["a", "b/c", "keep"] {
+        publisher
+            .send(publish(topic, topic.to_owned(), QoS::AtMostOnce, 0))
+            .await;
+    }
+    assert_eq!(
+        subscriber.recv_publish().await,
+        publish("keep", "keep", QoS::AtMostOnce, 0)
+    );
+    subscriber.expect_nothing(QUIET).await;
+}
+
+#[tokio::test]
+async fn mqtt311_3_8_4_6_delivery_qos_is_the_lower_of_published_and_granted() {
+    let broker = TestBroker::start().await;
+    let levels = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce];
+    let mut subscribers = Vec::new();
+    for granted in levels {
+        let mut subscriber = broker
+            .client(V311, &format!("granted-{}", granted as u8))
+            .await;
+        assert_eq!(
+            subscriber.subscribe("t", granted).await.reason_codes,
+            vec![ReasonCode(granted as u8)]
+        );
+        subscribers.push((granted, subscriber));
+    }
+    let mut publisher = broker.client(V311, "pub").await;
+    for (n, published) in levels.into_iter().enumerate() {
+        let id = n as u16 + 1;
+        publisher
+            .send(publish("t", format!("{}", published as u8), published, id))
+            .await;
+        match published {
+            QoS::AtMostOnce => ping(&mut publisher).await,
+            QoS::AtLeastOnce => assert_eq!(
+                publisher.recv().await,
+                Packet::PubAck(PubResponse::new(pid(id)))
+            ),
+            QoS::ExactlyOnce => {
+                assert_eq!(
+                    publisher.recv().await,
+                    Packet::PubRec(PubResponse::new(pid(id)))
+                );
+                publisher
+                    .send(Packet::PubRel(PubResponse::new(pid(id))))
+                    .await;
+                assert_eq!(
+                    publisher.recv().await,
+                    Packet::PubComp(PubResponse::new(pid(id)))
+                );
+            }
+        }
+        for (granted, subscriber) in &mut subscribers {
+            let got = recv_and_ack(subscriber).await;
+            let expected = published.min(*granted);
+            assert_eq!(
+                got,
+                Publish::new("t", format!("{}", published as u8)).with_qos(expected, got.packet_id),
+                "granted {granted:?}, published {published:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_7_0_1_wildcards_are_allowed_in_filters_but_not_in_topic_names() {
+    // covers: [v311:MQTT-4.7.1-1]
+    for version in [V311, V5] {
+        for topic in ["a/+", "a/#", "#", "+/b"] {
+            let broker = TestBroker::start().await;
+            let mut subscriber = broker.client(version, "sub").await;
+            // The same text is a valid filter...
+            let suback = subscribe(
+                &mut subscriber,
+                subscribe_packet(
+                    1,
+                    &[(topic, QoS::AtMostOnce), ("a/b", QoS::AtMostOnce)],
+                    None,
+                ),
+            )
+            .await;
+            assert_eq!(
+                suback.reason_codes,
+                vec![ReasonCode::GRANTED_QOS_0; 2],
+                "{version} {topic}"
+            );
+            // ...but not a topic name: PUBLISH to it ends the publisher's connection.
+            let mut publisher = broker.client(version, "pub").await;
+            let mut wire = vec![0x30, 0x00];
+            wire.extend_from_slice(&u16::try_from(topic.len()).expect("short").to_be_bytes());
+            wire.extend_from_slice(topic.as_bytes());
+            if version.is_v5() {
+                wire.push(0x00); // no properties
+            }
+            wire.extend_from_slice(b"x");
+            wire[1] = u8::try_from(wire.len() - 2).expect("short");
+            publisher.send_bytes(&wire).await;
+            assert_eq!(
+                publisher.expect_closed().await,
+                goodbye(version, ReasonCode::TOPIC_NAME_INVALID),
+                "{version} {topic}"
+            );
+            ping(&mut subscriber).await;
+            subscriber.expect_nothing(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt311_4_7_3_3_topic_names_and_filters_of_65535_bytes_are_the_limit() {
+    // 65535 bytes is the most a two-byte length prefix can announce, so a longer name cannot
+    // be written at all; the longest possible name and filter work end to end.
+    let longest = "x".repeat(usize::from(u16::MAX));
+    assert!(linnet_proto::TopicName::new(longest.clone()).is_ok());
+    assert!(linnet_proto::TopicName::new(format!("{longest}x")).is_err());
+    assert!(linnet_proto::TopicFilter::new(format!("{longest}x")).is_err());
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        assert_eq!(
+            subscriber
+                .subscribe(&longest, QoS::AtLeastOnce)
+                .await
+                .reason_codes,
+            vec![ReasonCode::GRANTED_QOS_1]
+        );
+        let mut publisher = broker.client(version, "pub").await;
+        publish_qos1(&mut publisher, &longest, "long", 1).await;
+        let got = recv_and_ack(&mut subscriber).await;
+        assert_eq!(got.topic.len(), 65_535, "{version}");
+        assert_eq!(
+            got,
+            publish(&longest, "long", QoS::AtLeastOnce, 1).with_qos(got.qos, got.packet_id),
+            "{version}"
+        );
+    }
+}
+
+/// The encoded size of a packet received from the broker (the codec is canonical, so this is
+/// the size it had on the wire).
+fn wire_size(packet: &Packet) -> usize {
+    packet.encoded_size(V5).expect("encodes")
+}
+
+#[tokio::test]
+async fn mqtt_3_9_2_1_suback_and_unsuback_fit_a_tight_maximum_packet_size() {
+    // Linnet never adds a Reason String or User Property to SUBACK or UNSUBACK; with a
+    // Maximum Packet Size that leaves next to no room, refusals still arrive, complete,
+    // within the limit and without either property.
+    // covers: [MQTT-3.9.2-2] [MQTT-3.11.2-1] [MQTT-3.11.2-2]
+    let broker = TestBroker::with_config(|c| {
+        c.mqtt.wildcard_subscription_available = false;
+        c.limits.max_topic_length = 8;
+    })
+    .await;
+    // The tightest limit the broker can honour: the size of its own CONNACK.
+    let (_probe, connack) = RawClient::connect(broker.tcp, Connect::new(V5, "probe")).await;
+    let max = wire_size(&Packet::ConnAck(connack));
+    let mut connect = Connect::new(V5, "tight");
+    connect.properties.maximum_packet_size =
+        std::num::NonZeroU32::new(u32::try_from(max).expect("small"));
+    let (mut client, connack) = RawClient::connect(broker.tcp, connect).await;
+    assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
+
+    let filters = [
+        ("ok", QoS::AtLeastOnce),
+        ("w/+", QoS::AtMostOnce),
+        ("far/too/long", QoS::AtMostOnce),
+    ];
+    client.send(subscribe_packet(6, &filters, None)).await;
+    let suback = client.recv().await;
+    assert_eq!(
+        suback,
+        Packet::SubAck(SubAck::new(
+            pid(6),
+            vec![
+                ReasonCode::GRANTED_QOS_1,
+                ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+                ReasonCode::TOPIC_FILTER_INVALID,
+            ]
+        ))
+    );
+    assert!(wire_size(&suback) <= max);
+
+    client
+        .send(Unsubscribe::new(
+            pid(7),
+            vec![topic_filter("ok"), topic_filter("never")],
+        ))
+        .await;
+    let unsuback = client.recv().await;
+    assert_eq!(
+        unsuback,
+        Packet::UnsubAck(UnsubAck::new(
+            pid(7),
+            vec![ReasonCode::SUCCESS, ReasonCode::NO_SUBSCRIPTION_EXISTED]
+        ))
+    );
+    assert!(wire_size(&unsuback) <= max);
 }

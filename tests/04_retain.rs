@@ -272,21 +272,28 @@ async fn wildcard_subscription_gets_the_retained_message_of_every_matching_topic
 
 #[tokio::test]
 async fn mqtt_4_7_2_1_wildcard_subscription_gets_no_retained_dollar_topics() {
+    // covers: [v311:MQTT-4.7.2-1]
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
     publish(&mut publisher, retained("$app/t", b"dollar")).await;
     publish(&mut publisher, retained("app/t", b"plain")).await;
-    let mut hash = broker.client(V5, "hash").await;
-    hash.subscribe("#", QoS::AtMostOnce).await;
-    assert_eq!(hash.recv_publish().await, retained("app/t", b"plain"));
-    hash.expect_nothing(QUIET).await;
-    let mut plus = broker.client(V5, "plus").await;
-    plus.subscribe("+/t", QoS::AtMostOnce).await;
-    assert_eq!(plus.recv_publish().await, retained("app/t", b"plain"));
-    plus.expect_nothing(QUIET).await;
-    let mut dollar = broker.client(V5, "dollar").await;
-    dollar.subscribe("$app/+", QoS::AtMostOnce).await;
-    assert_eq!(dollar.recv_publish().await, retained("$app/t", b"dollar"));
+    for version in [V311, V5] {
+        let mut hash = broker.client(version, "hash").await;
+        hash.subscribe("#", QoS::AtMostOnce).await;
+        assert_eq!(hash.recv_publish().await, retained("app/t", b"plain"));
+        hash.expect_nothing(QUIET).await;
+        let mut plus = broker.client(version, "plus").await;
+        plus.subscribe("+/t", QoS::AtMostOnce).await;
+        assert_eq!(plus.recv_publish().await, retained("app/t", b"plain"));
+        plus.expect_nothing(QUIET).await;
+        let mut dollar = broker.client(version, "dollar").await;
+        dollar.subscribe("$app/+", QoS::AtMostOnce).await;
+        assert_eq!(
+            dollar.recv_publish().await,
+            retained("$app/t", b"dollar"),
+            "{version}"
+        );
+    }
 }
 
 // The replaced subscription gets the retained messages again.

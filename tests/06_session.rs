@@ -126,6 +126,7 @@ async fn mqtt_3_1_2_6_clean_start_0_without_a_session_creates_one() {
 #[tokio::test]
 async fn mqtt_3_2_2_3_resumed_session_keeps_subscriptions_and_reports_session_present() {
     // covers: [MQTT-3.1.2-5] [v311:MQTT-3.1.2-4] [v311:MQTT-3.2.2-2]
+    // covers: [v311:MQTT-4.1.0-1]
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
     for version in [V311, V5] {
@@ -145,7 +146,7 @@ async fn mqtt_3_2_2_3_resumed_session_keeps_subscriptions_and_reports_session_pr
 // The session is kept while disconnected and QoS 1/2 messages are queued for it.
 #[tokio::test]
 async fn mqtt_3_1_2_23_qos1_and_qos2_messages_published_while_offline_arrive_in_order() {
-    // covers: [v311:MQTT-3.1.2-5]
+    // covers: [v311:MQTT-3.1.2-5] [v311:MQTT-4.1.0-1]
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
     for version in [V311, V5] {
@@ -242,6 +243,7 @@ async fn mqtt_4_4_0_1_unacknowledged_qos1_publish_is_resent_with_dup_and_the_sam
 
 #[tokio::test]
 async fn mqtt_4_4_0_1_qos2_publish_without_pubrec_is_resent_with_dup_and_the_same_id() {
+    // covers: [MQTT-4.3.3-3]
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
     let (mut client, _) = connect(&broker, persistent(V5, "unrec")).await;
@@ -270,7 +272,7 @@ async fn mqtt_4_4_0_1_qos2_publish_without_pubrec_is_resent_with_dup_and_the_sam
 // After PUBREL the PUBLISH itself is never re-sent.
 #[tokio::test]
 async fn mqtt_4_4_0_1_qos2_message_at_the_pubrec_stage_gets_pubrel_resent() {
-    // covers: [v311:MQTT-4.4.0-1] [MQTT-4.3.3-6]
+    // covers: [v311:MQTT-4.4.0-1] [MQTT-4.3.3-6] [MQTT-4.3.3-5]
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
     for version in [V311, V5] {
@@ -497,7 +499,8 @@ async fn offline_queue_keeps_the_first_max_queued_messages_in_order() {
 
 #[tokio::test]
 async fn mqtt_3_3_4_9_broker_sends_at_most_receive_maximum_unacknowledged_publishes() {
-    // covers: [MQTT-4.9.0-2] [MQTT-4.9.0-3] [MQTT-3.3.4-10]
+    // The initial send quota is the client's Receive Maximum: two go out at once, not three.
+    // covers: [MQTT-4.9.0-2] [MQTT-4.9.0-3] [MQTT-3.3.4-10] [MQTT-4.9.0-1]
     let broker = TestBroker::start().await;
     let mut connect_packet = Connect::new(V5, "narrow");
     connect_packet.properties.receive_maximum = std::num::NonZeroU16::new(2);

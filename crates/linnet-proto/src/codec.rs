@@ -384,6 +384,7 @@ mod tests {
 
     #[test]
     fn mqtt_1_5_4_3_bom_is_kept_not_stripped() {
+        // covers: [v311:MQTT-1.5.3-3]
         let mut reader = Reader::new(
             Bytes::from_static(b"\x00\x04\xEF\xBB\xBFA"),
             PacketType::Publish,

@@ -338,6 +338,7 @@ mod tests {
 
     #[test]
     fn spec_3_1_3_v311_connect_with_will_username_and_password() {
+        // covers: [v311:MQTT-3.1.3-1]
         let connect = Connect {
             clean_start: false,
             keep_alive: 30,
@@ -506,6 +507,7 @@ mod tests {
 
     #[test]
     fn spec_3_1_2_22_password_without_username_v311() {
+        // covers: [v311:MQTT-3.1.2-22]
         // Flags 0x42: password and clean session, no user name.
         let wire = v311_connect(0x42, &[0x00, 0x01, b'p']);
         assert_rejected(
@@ -546,6 +548,7 @@ mod tests {
 
     #[test]
     fn mqtt_3_1_2_1_bad_protocol_name() {
+        // covers: [v311:MQTT-3.1.2-1]
         let mut wire = v311_connect(0x02, &[]);
         wire[7] = b'X'; // "MQTX"
         assert_rejected(
@@ -586,6 +589,7 @@ mod tests {
 
     #[test]
     fn mqtt_3_1_2_3_connect_reserved_flag_is_malformed() {
+        // covers: [v311:MQTT-3.1.2-3]
         let wire = v311_connect(0x03, &[]);
         assert_rejected(
             &wire,
@@ -596,6 +600,7 @@ mod tests {
 
     #[test]
     fn mqtt_3_1_2_11_will_qos_without_will_flag() {
+        // covers: [v311:MQTT-3.1.2-13]
         // Will QoS 1 (0x08) without the will flag.
         assert_rejected(
             &v311_connect(0x0A, &[]),
@@ -606,6 +611,7 @@ mod tests {
 
     #[test]
     fn mqtt_3_1_2_13_will_retain_without_will_flag() {
+        // covers: [v311:MQTT-3.1.2-15]
         // Will retain (0x20) without the will flag.
         assert_rejected(
             &v311_connect(0x22, &[]),
@@ -616,6 +622,7 @@ mod tests {
 
     #[test]
     fn mqtt_3_1_2_12_will_qos_3() {
+        // covers: [v311:MQTT-3.1.2-14]
         // Will flag with both will QoS bits set.
         let wire = v311_connect(0x1E, &[0x00, 0x01, b't', 0x00, 0x00]);
         assert_rejected(&wire, DecodeError::WillQoS3, ReasonCode::MALFORMED_PACKET);
@@ -892,5 +899,264 @@ mod tests {
         let err = test_support::decode(ProtocolVersion::V5, &wire).unwrap_err();
         assert_eq!(err, DecodeError::AuthDataWithoutMethod);
         assert_eq!(err.reason_code(), ReasonCode::PROTOCOL_ERROR);
+    }
+
+    /// The body of a CONNECT up to the payload: protocol name and level for `version`,
+    /// `flags`, keep alive 60 and (v5) an empty property block.
+    fn connect_header(version: ProtocolVersion, flags: u8) -> Vec<u8> {
+        let level = if version.is_v5() { 0x05 } else { 0x04 };
+        let mut body = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', level, flags, 0x00, 0x3C];
+        if version.is_v5() {
+            body.push(0x00);
+        }
+        body
+    }
+
+    /// A CONNECT for `version` with `flags`, client id "a" and then `rest`.
+    fn connect_wire(version: ProtocolVersion, flags: u8, rest: &[u8]) -> Vec<u8> {
+        let mut body = connect_header(version, flags);
+        body.extend_from_slice(&[0x00, 0x01, b'a']);
+        body.extend_from_slice(rest);
+        frame(0x10, &body)
+    }
+
+    fn encode(connect: Connect) -> Vec<u8> {
+        let version = connect.protocol;
+        let mut buf = BytesMut::new();
+        Packet::from(connect).encode(version, &mut buf).unwrap();
+        buf.to_vec()
+    }
+
+    fn decode_connect(wire: &[u8]) -> Connect {
+        match decode(ProtocolVersion::V5, wire) {
+            Ok(Packet::Connect(connect)) => *connect,
+            other => panic!("expected a CONNECT, got {other:?}"),
+        }
+    }
+
+    const BOTH: [ProtocolVersion; 2] = [ProtocolVersion::V3_1_1, ProtocolVersion::V5];
+
+    fn truncated() -> DecodeError {
+        DecodeError::Truncated {
+            packet: PacketType::Connect,
+        }
+    }
+
+    fn trailing(extra: usize) -> DecodeError {
+        DecodeError::TrailingBytes {
+            packet: PacketType::Connect,
+            extra,
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_2_9_will_flag_requires_the_will_fields() {
+        // covers: [v311:MQTT-3.1.2-9]
+        for version in BOTH {
+            // v5 has Will Properties (here an empty block) before the Will Topic.
+            let properties: &[u8] = if version.is_v5() { &[0x00] } else { &[] };
+            let fields = [properties, &[0x00, 0x01, b't', 0x00, 0x02, b'h', b'i']].concat();
+            // Flags 0x06: Will Flag and clean start.
+            let wire = connect_wire(version, 0x06, &fields);
+            let connect = decode_connect(&wire);
+            assert_eq!(connect.will, Some(Will::new(topic("t"), "hi")), "{version}");
+            // Setting the Will Flag, the encoder writes every will field.
+            let will = Some(Will::new(topic("t"), "hi"));
+            assert_eq!(
+                encode(Connect {
+                    will,
+                    ..Connect::new(version, "a")
+                }),
+                wire
+            );
+            // Without all of them the CONNECT is malformed: drop the payload, then the topic.
+            for cut in [2, 5, fields.len()] {
+                let short = connect_wire(version, 0x06, &fields[..fields.len() - cut]);
+                assert_rejected(&short, truncated(), ReasonCode::MALFORMED_PACKET);
+            }
+        }
+    }
+
+    #[test]
+    fn mqtt311_3_1_2_11_without_the_will_flag_there_are_no_will_fields() {
+        // Will Topic and Will Message after the client id without the Will Flag: bytes the
+        // packet does not have room for.
+        let will_fields = [0x00, 0x01, b't', 0x00, 0x02, b'h', b'i'];
+        assert_rejected(
+            &v311_connect(0x02, &will_fields),
+            trailing(will_fields.len()),
+            ReasonCode::MALFORMED_PACKET,
+        );
+        // Will QoS 1, 2, 3 and Will Retain without the Will Flag.
+        for flags in [0x0A, 0x12, 0x1A, 0x22, 0x3A] {
+            assert_rejected(
+                &v311_connect(flags, &will_fields),
+                DecodeError::WillFlagsWithoutWill,
+                ReasonCode::MALFORMED_PACKET,
+            );
+        }
+        // Without a will the encoder leaves every will bit 0 and writes no will field.
+        let wire = encode(Connect::new(ProtocolVersion::V3_1_1, "a"));
+        assert_eq!(wire, v311_connect(0x02, &[]));
+    }
+
+    #[test]
+    fn mqtt_3_1_2_16_without_the_user_name_flag_there_is_no_user_name() {
+        // covers: [v311:MQTT-3.1.2-18]
+        for version in BOTH {
+            let wire = connect_wire(version, 0x02, &[0x00, 0x01, b'u']);
+            assert_rejected(&wire, trailing(3), ReasonCode::MALFORMED_PACKET);
+            let plain = encode(Connect::new(version, "a"));
+            assert_eq!(plain, connect_wire(version, 0x02, &[]), "{version}");
+            assert_eq!(decode_connect(&plain).username, None);
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_2_17_the_user_name_flag_means_a_user_name_follows() {
+        // covers: [v311:MQTT-3.1.2-19]
+        for version in BOTH {
+            let wire = connect_wire(version, 0x82, &[0x00, 0x02, b'u', b'1']);
+            let connect = decode_connect(&wire);
+            assert_eq!(connect.username.as_deref(), Some("u1"), "{version}");
+            assert_eq!(connect.password, None);
+            let username = Some("u1".into());
+            assert_eq!(
+                encode(Connect {
+                    username,
+                    ..Connect::new(version, "a")
+                }),
+                wire
+            );
+            assert_rejected(
+                &connect_wire(version, 0x82, &[]),
+                truncated(),
+                ReasonCode::MALFORMED_PACKET,
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_2_18_without_the_password_flag_there_is_no_password() {
+        // covers: [v311:MQTT-3.1.2-20]
+        for version in BOTH {
+            // User name flag only, then a user name and a password.
+            let wire = connect_wire(version, 0x82, &[0x00, 0x01, b'u', 0x00, 0x01, b'p']);
+            assert_rejected(&wire, trailing(3), ReasonCode::MALFORMED_PACKET);
+            let username = Some("u".into());
+            let no_password = encode(Connect {
+                username,
+                ..Connect::new(version, "a")
+            });
+            assert_eq!(
+                no_password,
+                connect_wire(version, 0x82, &[0x00, 0x01, b'u'])
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_2_19_the_password_flag_means_a_password_follows() {
+        // covers: [v311:MQTT-3.1.2-21]
+        for version in BOTH {
+            // User name and password flags; the password is binary data.
+            let wire = connect_wire(version, 0xC2, &[0x00, 0x01, b'u', 0x00, 0x02, 0x00, 0xFF]);
+            let connect = decode_connect(&wire);
+            assert_eq!(connect.username.as_deref(), Some("u"), "{version}");
+            assert_eq!(connect.password.as_deref(), Some(&[0x00, 0xFF][..]));
+            let with_password = Connect {
+                username: Some("u".into()),
+                password: Some(Bytes::from_static(&[0x00, 0xFF])),
+                ..Connect::new(version, "a")
+            };
+            assert_eq!(encode(with_password), wire);
+            assert_rejected(
+                &connect_wire(version, 0xC2, &[0x00, 0x01, b'u']),
+                truncated(),
+                ReasonCode::MALFORMED_PACKET,
+            );
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_3_3_client_id_is_mandatory_and_the_first_payload_field() {
+        // covers: [v311:MQTT-3.1.3-3]
+        for version in BOTH {
+            // No payload at all: the client id is missing.
+            let wire = frame(0x10, &connect_header(version, 0x02));
+            assert_rejected(&wire, truncated(), ReasonCode::MALFORMED_PACKET);
+            // With a user name: the first string is the client id, the second the user name.
+            let mut body = connect_header(version, 0x82);
+            body.extend_from_slice(&[0x00, 0x01, b'x', 0x00, 0x01, b'y']);
+            let wire = frame(0x10, &body);
+            let connect = decode_connect(&wire);
+            assert_eq!(&*connect.client_id, "x", "{version}");
+            assert_eq!(connect.username.as_deref(), Some("y"));
+            let encoded = encode(Connect {
+                username: Some("y".into()),
+                ..Connect::new(version, "x")
+            });
+            assert_eq!(encoded, wire);
+            // An empty client id is still a present (zero-length) field.
+            let mut body = connect_header(version, 0x02);
+            body.extend_from_slice(&[0x00, 0x00]);
+            assert_eq!(&*decode_connect(&frame(0x10, &body)).client_id, "");
+        }
+    }
+
+    /// Ill-formed UTF-8 strings, each with its length prefix, and the error each must give.
+    fn bad_strings() -> [(Vec<u8>, DecodeError); 4] {
+        [
+            (vec![0x00, 0x01, 0xFF], DecodeError::InvalidUtf8),
+            // An encoded surrogate U+D800.
+            (vec![0x00, 0x03, 0xED, 0xA0, 0x80], DecodeError::InvalidUtf8),
+            // An overlong encoding of '/'.
+            (vec![0x00, 0x02, 0xC0, 0xAF], DecodeError::InvalidUtf8),
+            (vec![0x00, 0x02, b'a', 0x00], DecodeError::NullCharacter),
+        ]
+    }
+
+    #[test]
+    fn mqtt_3_1_3_4_client_id_must_be_utf8() {
+        // covers: [v311:MQTT-3.1.3-4]
+        for version in BOTH {
+            for (client_id, error) in bad_strings() {
+                let mut body = connect_header(version, 0x02);
+                body.extend_from_slice(&client_id);
+                assert_rejected(&frame(0x10, &body), error, ReasonCode::MALFORMED_PACKET);
+            }
+            let mut body = connect_header(version, 0x02);
+            body.extend_from_slice(&[0x00, 0x03, b'c', 0xC3, 0xA9]);
+            assert_eq!(&*decode_connect(&frame(0x10, &body)).client_id, "cé");
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_3_11_will_topic_must_be_utf8() {
+        // covers: [v311:MQTT-3.1.3-10]
+        for version in BOTH {
+            let properties: &[u8] = if version.is_v5() { &[0x00] } else { &[] };
+            for (topic, error) in bad_strings() {
+                let fields = [properties, &topic, &[0x00, 0x00]].concat();
+                let wire = connect_wire(version, 0x06, &fields);
+                assert_rejected(&wire, error, ReasonCode::MALFORMED_PACKET);
+            }
+            let fields = [properties, &[0x00, 0x02, 0xC3, 0xA9, 0x00, 0x00]].concat();
+            let will = decode_connect(&connect_wire(version, 0x06, &fields)).will;
+            assert_eq!(will.map(|w| w.topic), Some(topic("é")));
+        }
+    }
+
+    #[test]
+    fn mqtt_3_1_3_12_user_name_must_be_utf8() {
+        // covers: [v311:MQTT-3.1.3-11]
+        for version in BOTH {
+            for (name, error) in bad_strings() {
+                let wire = connect_wire(version, 0x82, &name);
+                assert_rejected(&wire, error, ReasonCode::MALFORMED_PACKET);
+            }
+            let wire = connect_wire(version, 0x82, &[0x00, 0x02, 0xC3, 0xA9]);
+            assert_eq!(decode_connect(&wire).username.as_deref(), Some("é"));
+        }
     }
 }

@@ -390,6 +390,7 @@ mod tests {
 
     #[test]
     fn mqtt_3_3_1_2_dup_on_qos0() {
+        // covers: [v311:MQTT-3.3.1-2]
         let wire = [0x38, 0x05, 0x00, 0x03, b'a', b'/', b'b'];
         assert_rejected(
             ProtocolVersion::V3_1_1,
@@ -401,6 +402,7 @@ mod tests {
 
     #[test]
     fn spec_2_2_1_3_zero_packet_id_rejected() {
+        // covers: [v311:MQTT-2.3.1-1]
         // QoS 1 with packet id 0.
         let wire = [0x32, 0x07, 0x00, 0x03, b'a', b'/', b'b', 0x00, 0x00];
         assert_rejected(
@@ -415,6 +417,7 @@ mod tests {
 
     #[test]
     fn mqtt_3_3_2_2_wildcard_in_topic_name() {
+        // covers: [v311:MQTT-3.3.2-2]
         for wildcard in [b'+', b'#'] {
             let wire = [0x30, 0x05, 0x00, 0x03, b'a', b'/', wildcard];
             assert_rejected(
@@ -678,6 +681,136 @@ mod tests {
         assert_eq!(
             packet.encode_within(ProtocolVersion::V5, 9, &mut BytesMut::new()),
             Err(EncodeError::PacketTooLarge { size: 10, max: 9 })
+        );
+    }
+
+    #[test]
+    fn mqtt_2_2_1_2_qos0_publish_has_no_packet_id() {
+        // covers: [v311:MQTT-2.3.1-5]
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            let mut buf = BytesMut::new();
+            let with_id = Publish::new("t", "x").with_qos(QoS::AtMostOnce, id(1));
+            assert_eq!(
+                with_id.encode(version, &mut buf),
+                Err(EncodeError::PacketIdMismatch)
+            );
+            // The encoder writes no packet id: the topic, (v5) the properties, the payload.
+            let properties: &[u8] = if version.is_v5() { &[0x00] } else { &[] };
+            let body = [&[0x00, 0x01, b't'][..], properties, &[0x00, 0x07]].concat();
+            let mut wire = vec![0x30, body.len() as u8];
+            wire.extend_from_slice(&body);
+            let publish = Publish::new("t", Bytes::from_static(&[0x00, 0x07]));
+            assert_wire(&publish.into(), version, &wire);
+            // The decoder reads no packet id either: the two bytes are payload. With QoS 1
+            // the same bytes after the topic are the packet id.
+            let Packet::Publish(qos0) = decode(version, &wire).unwrap() else {
+                panic!("not a PUBLISH");
+            };
+            assert_eq!(
+                (qos0.packet_id, &qos0.payload[..]),
+                (None, &[0x00, 0x07][..])
+            );
+            let qos1 = [&[0x00, 0x01, b't', 0x00, 0x07][..], properties].concat();
+            let mut wire = vec![0x32, qos1.len() as u8];
+            wire.extend_from_slice(&qos1);
+            let Packet::Publish(qos1) = decode(version, &wire).unwrap() else {
+                panic!("not a PUBLISH");
+            };
+            assert_eq!((qos1.packet_id, qos1.payload.len()), (id(7), 0));
+        }
+    }
+
+    /// Ill-formed UTF-8 strings, each with its length prefix, and the error each must give.
+    fn bad_strings() -> [(Vec<u8>, DecodeError); 4] {
+        [
+            (vec![0x00, 0x01, 0xFF], DecodeError::InvalidUtf8),
+            // An encoded surrogate U+D800.
+            (vec![0x00, 0x03, 0xED, 0xA0, 0x80], DecodeError::InvalidUtf8),
+            // An overlong encoding of '/'.
+            (vec![0x00, 0x02, 0xC0, 0xAF], DecodeError::InvalidUtf8),
+            (vec![0x00, 0x02, b'a', 0x00], DecodeError::NullCharacter),
+        ]
+    }
+
+    #[test]
+    fn mqtt_3_3_2_1_topic_name_is_the_first_field_and_utf8() {
+        // covers: [v311:MQTT-3.3.2-1]
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            let properties: &[u8] = if version.is_v5() { &[0x00] } else { &[] };
+            for (topic, error) in bad_strings() {
+                // QoS 1: the topic, then the packet id.
+                let body = [&topic[..], &[0x00, 0x01], properties].concat();
+                let mut wire = vec![0x32, body.len() as u8];
+                wire.extend_from_slice(&body);
+                assert_rejected(version, &wire, error, ReasonCode::MALFORMED_PACKET);
+            }
+            let body = [&[0x00, 0x03, b'a', 0xC3, 0xA9, 0x12, 0x34][..], properties].concat();
+            let mut wire = vec![0x32, body.len() as u8];
+            wire.extend_from_slice(&body);
+            let expected = Publish::new("aé", Bytes::new()).with_qos(QoS::AtLeastOnce, id(0x1234));
+            assert_wire(&expected.into(), version, &wire);
+        }
+    }
+
+    /// Asserts that a v5 PUBLISH whose only property is `id` followed by each ill-formed
+    /// string is rejected, and that `good` (id and value) decodes.
+    fn assert_string_property_is_utf8(id: u8, good: &[u8]) -> PublishProperties {
+        for (value, error) in bad_strings() {
+            let property = [&[id][..], &value].concat();
+            assert_rejected(
+                ProtocolVersion::V5,
+                &v5_publish(&property),
+                error,
+                ReasonCode::MALFORMED_PACKET,
+            );
+        }
+        match decode(ProtocolVersion::V5, &v5_publish(good)).unwrap() {
+            Packet::Publish(publish) => publish.properties,
+            other => panic!("expected a PUBLISH, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mqtt_3_3_2_13_response_topic_must_be_utf8() {
+        let good = [0x08, 0x00, 0x04, b'r', b'/', 0xC3, 0xA9];
+        let properties = assert_string_property_is_utf8(0x08, &good);
+        assert_eq!(
+            properties.response_topic,
+            Some(TopicName::new("r/é").unwrap())
+        );
+    }
+
+    #[test]
+    fn mqtt_3_3_2_19_content_type_must_be_utf8() {
+        let good = [0x03, 0x00, 0x03, b't', 0xC3, 0xA9];
+        let properties = assert_string_property_is_utf8(0x03, &good);
+        assert_eq!(properties.content_type.as_deref(), Some("té"));
+    }
+
+    #[test]
+    fn mqtt_1_5_7_1_user_property_name_and_value_must_be_utf8() {
+        for (bad, error) in bad_strings() {
+            // The name ill-formed, then the value.
+            for property in [
+                [&[0x26][..], &bad, &[0x00, 0x01, b'v']].concat(),
+                [&[0x26, 0x00, 0x01, b'k'][..], &bad].concat(),
+            ] {
+                assert_rejected(
+                    ProtocolVersion::V5,
+                    &v5_publish(&property),
+                    error.clone(),
+                    ReasonCode::MALFORMED_PACKET,
+                );
+            }
+        }
+        let good = [0x26, 0x00, 0x02, 0xC3, 0xA9, 0x00, 0x03, 0xE2, 0x82, 0xAC];
+        let Packet::Publish(publish) = decode(ProtocolVersion::V5, &v5_publish(&good)).unwrap()
+        else {
+            panic!("not a PUBLISH");
+        };
+        assert_eq!(
+            publish.properties.user_properties,
+            vec![("é".into(), "€".into())]
         );
     }
 }

@@ -229,6 +229,7 @@ mod tests {
 
     #[test]
     fn mqtt_2_1_3_1_reserved_header_flags() {
+        // covers: [v311:MQTT-2.2.2-1]
         // PUBREL must carry 0b0010; the others 0.
         for (wire, packet, flags) in [
             ([0x60, 0x02, 0x00, 0x01], PacketType::PubRel, 0x0),
