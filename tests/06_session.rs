@@ -737,3 +737,488 @@ async fn mqtt_3_3_4_9_publishes_resent_on_resumption_respect_the_new_receive_max
         (&b"3"[..], first[2].packet_id)
     );
 }
+
+/// Receives `count` PUBLISH packets from the broker and checks them: QoS `qos`, DUP 0, each
+/// with a packet id that no other of them uses.
+async fn recv_fresh(client: &mut RawClient, qos: QoS, count: usize) -> Vec<Publish> {
+    let mut got: Vec<Publish> = Vec::new();
+    for _ in 0..count {
+        let publish = client.recv_publish().await;
+        assert_eq!((publish.qos, publish.dup), (qos, false), "{publish:?}");
+        let id = publish.packet_id.expect("QoS 1/2 PUBLISH has a packet id");
+        assert!(
+            got.iter().all(|p| p.packet_id != Some(id)),
+            "packet id {id} used twice"
+        );
+        got.push(publish);
+    }
+    got
+}
+
+// The session outlives nothing while it is in use: a v5 session whose expiry interval
+// (1 s) passes while the client is still connected, and a 3.1.1 clean session, keep their
+// subscriptions, in-flight messages and incoming QoS 2 state.
+#[tokio::test]
+async fn mqtt_4_1_0_1_session_state_is_kept_while_the_connection_is_open() {
+    // covers: [v311:MQTT-4.1.0-2]
+    let broker = TestBroker::start().await;
+    let mut watcher = broker.client(V5, "watcher").await;
+    watcher.subscribe("in/#", QoS::AtMostOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    let mut holders = Vec::new();
+    for version in [V311, V5] {
+        let mut packet = Connect::new(version, format!("holder-{version}"));
+        if version.is_v5() {
+            packet.properties.session_expiry_interval = Some(1);
+            packet.properties.receive_maximum = std::num::NonZeroU16::new(1);
+        }
+        let (mut client, _) = connect(&broker, packet).await;
+        let topic = format!("keep/{version}");
+        client.subscribe(&topic, QoS::AtLeastOnce).await;
+        // An incoming QoS 2 message, PUBREC'd but not released yet.
+        let incoming =
+            Publish::new(format!("in/{version}"), "once").with_qos(QoS::ExactlyOnce, Some(pid(7)));
+        client.send(incoming.clone()).await;
+        assert_eq!(
+            client.recv().await,
+            Packet::PubRec(PubResponse::new(pid(7)))
+        );
+        assert_eq!(
+            watcher.recv_publish().await,
+            Publish::new(format!("in/{version}"), "once")
+        );
+        // An outgoing QoS 1 message, not acknowledged yet.
+        publish_acked(&mut publisher, &topic, "first", QoS::AtLeastOnce, 1).await;
+        let first = client.recv_publish().await;
+        assert_eq!(
+            first,
+            expected(
+                &topic,
+                "first",
+                QoS::AtLeastOnce,
+                first.packet_id.map(|i| i.get())
+            )
+        );
+        holders.push((version, client, topic, incoming, first));
+    }
+    // Longer than the v5 session's expiry interval, with both connections open.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    for (version, mut client, topic, incoming, first) in holders {
+        // Still waiting for PUBREL: a re-sent PUBLISH is answered, not routed again.
+        client
+            .send(Publish {
+                dup: true,
+                ..incoming
+            })
+            .await;
+        assert_eq!(
+            client.recv().await,
+            Packet::PubRec(PubResponse::new(pid(7))),
+            "{version}"
+        );
+        client.send(Packet::PubRel(PubResponse::new(pid(7)))).await;
+        assert_eq!(
+            client.recv().await,
+            Packet::PubComp(PubResponse::new(pid(7))),
+            "{version}"
+        );
+        // The subscription still delivers; for v5 (Receive Maximum 1) only once the first
+        // message, still in flight, is acknowledged.
+        publish_acked(&mut publisher, &topic, "second", QoS::AtLeastOnce, 2).await;
+        if version.is_v5() {
+            client.expect_nothing(QUIET).await;
+        }
+        ack(&mut client, &first).await;
+        let second = client.recv_publish().await;
+        assert_eq!(
+            second,
+            expected(
+                &topic,
+                "second",
+                QoS::AtLeastOnce,
+                second.packet_id.map(|i| i.get())
+            ),
+            "{version}"
+        );
+        assert_ne!(second.packet_id, first.packet_id);
+    }
+    watcher.expect_nothing(QUIET).await;
+}
+
+#[tokio::test]
+async fn mqtt_4_3_2_3_qos1_messages_stay_unacknowledged_until_their_puback() {
+    // covers: [v311:MQTT-4.3.2-1]
+    let broker = TestBroker::start().await;
+    let mut publisher = broker.client(V5, "pub").await;
+    for version in [V311, V5] {
+        let id = format!("q1-{version}");
+        let topic = format!("q1/{version}");
+        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        client.subscribe(&topic, QoS::AtLeastOnce).await;
+        for (n, payload) in ["a", "b", "c"].into_iter().enumerate() {
+            publish_acked(
+                &mut publisher,
+                &topic,
+                payload,
+                QoS::AtLeastOnce,
+                n as u16 + 1,
+            )
+            .await;
+        }
+        // Three new messages: QoS 1, DUP 0, three different packet ids.
+        let sent = recv_fresh(&mut client, QoS::AtLeastOnce, 3).await;
+        let payloads: Vec<&[u8]> = sent.iter().map(|p| &p.payload[..]).collect();
+        assert_eq!(payloads, [b"a", b"b", b"c"]);
+        // Only "b" is acknowledged before the connection breaks.
+        ack(&mut client, &sent[1]).await;
+        client.send(Packet::PingReq).await;
+        assert_eq!(client.recv().await, Packet::PingResp);
+        drop_connection(client).await;
+
+        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        assert!(connack.session_present);
+        for original in [&sent[0], &sent[2]] {
+            let again = client.recv_publish().await;
+            assert_eq!(
+                again,
+                Publish {
+                    dup: true,
+                    ..original.clone()
+                },
+                "{version}"
+            );
+            ack(&mut client, &again).await;
+        }
+        client.expect_nothing(QUIET).await;
+        disconnect(client).await;
+        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        client.expect_nothing(QUIET).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_4_3_3_3_qos2_publish_is_unacknowledged_until_pubrec_and_pubrel_until_pubcomp() {
+    // covers: [MQTT-4.3.3-5] [v311:MQTT-4.3.3-1]
+    let broker = TestBroker::start().await;
+    let mut publisher = broker.client(V5, "pub").await;
+    for version in [V311, V5] {
+        let id = format!("q2-{version}");
+        let topic = format!("q2/{version}");
+        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        client.subscribe(&topic, QoS::ExactlyOnce).await;
+        publish_acked(&mut publisher, &topic, "a", QoS::ExactlyOnce, 1).await;
+        publish_acked(&mut publisher, &topic, "b", QoS::ExactlyOnce, 2).await;
+        let sent = recv_fresh(&mut client, QoS::ExactlyOnce, 2).await;
+        let (a, b) = (&sent[0], &sent[1]);
+        assert_eq!((&a.payload[..], &b.payload[..]), (&b"a"[..], &b"b"[..]));
+        let a_id = a.packet_id.expect("id");
+        let b_id = b.packet_id.expect("id");
+        // "a" gets its PUBREC (and so its PUBREL); "b" gets nothing before the break.
+        client.send(Packet::PubRec(PubResponse::new(a_id))).await;
+        assert_eq!(client.recv().await, Packet::PubRel(PubResponse::new(a_id)));
+        drop_connection(client).await;
+
+        // In the original order: PUBREL for "a" (never its PUBLISH again), PUBLISH for "b".
+        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        assert!(connack.session_present);
+        assert_eq!(
+            client.recv().await,
+            Packet::PubRel(PubResponse::new(a_id)),
+            "{version}"
+        );
+        assert_eq!(
+            client.recv_publish().await,
+            Publish {
+                dup: true,
+                ..b.clone()
+            },
+            "{version}"
+        );
+        client.send(Packet::PubComp(PubResponse::new(a_id))).await;
+        client.send(Packet::PubRec(PubResponse::new(b_id))).await;
+        assert_eq!(client.recv().await, Packet::PubRel(PubResponse::new(b_id)));
+        drop_connection(client).await;
+
+        // "a" is complete; "b" still waits for its PUBCOMP.
+        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        assert!(connack.session_present);
+        assert_eq!(
+            client.recv().await,
+            Packet::PubRel(PubResponse::new(b_id)),
+            "{version}"
+        );
+        client.expect_nothing(QUIET).await;
+        client.send(Packet::PubComp(PubResponse::new(b_id))).await;
+        disconnect(client).await;
+        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        client.expect_nothing(QUIET).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt311_4_3_2_2_broker_as_qos1_receiver_acks_with_the_id_then_treats_it_as_new() {
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V311, "sub").await;
+    subscriber.subscribe("r1/t", QoS::AtMostOnce).await;
+    let (mut client, _) = connect(&broker, Connect::new(V311, "sender")).await;
+    for (payload, dup) in [("first", false), ("second", false), ("third", true)] {
+        let mut publish =
+            Publish::new("r1/t", payload).with_qos(QoS::AtLeastOnce, Some(pid(0x0A0B)));
+        publish.dup = dup;
+        client.send(publish).await;
+        assert_eq!(
+            client.recv().await,
+            Packet::PubAck(PubResponse::new(pid(0x0A0B)))
+        );
+        // Owned and passed on before the next one with the same id arrives.
+        assert_eq!(
+            subscriber.recv_publish().await,
+            Publish::new("r1/t", payload)
+        );
+    }
+    subscriber.expect_nothing(QUIET).await;
+}
+
+#[tokio::test]
+async fn mqtt311_4_3_3_2_broker_as_qos2_receiver() {
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V311, "sub").await;
+    subscriber.subscribe("r2/t", QoS::AtMostOnce).await;
+    let (mut client, _) = connect(&broker, Connect::new(V311, "sender")).await;
+    let publish = Publish::new("r2/t", "a").with_qos(QoS::ExactlyOnce, Some(pid(5)));
+    client.send(publish.clone()).await;
+    assert_eq!(
+        client.recv().await,
+        Packet::PubRec(PubResponse::new(pid(5)))
+    );
+    assert_eq!(subscriber.recv_publish().await, Publish::new("r2/t", "a"));
+    // Until PUBREL, the same id gets PUBREC again and nothing is passed on twice.
+    client
+        .send(Publish {
+            dup: true,
+            ..publish
+        })
+        .await;
+    assert_eq!(
+        client.recv().await,
+        Packet::PubRec(PubResponse::new(pid(5)))
+    );
+    client.send(Packet::PubRel(PubResponse::new(pid(5)))).await;
+    assert_eq!(
+        client.recv().await,
+        Packet::PubComp(PubResponse::new(pid(5)))
+    );
+    subscriber.send(Packet::PingReq).await;
+    assert_eq!(subscriber.recv().await, Packet::PingResp);
+    // After PUBCOMP the same id is a new message.
+    client
+        .send(Publish::new("r2/t", "b").with_qos(QoS::ExactlyOnce, Some(pid(5))))
+        .await;
+    assert_eq!(
+        client.recv().await,
+        Packet::PubRec(PubResponse::new(pid(5)))
+    );
+    client.send(Packet::PubRel(PubResponse::new(pid(5)))).await;
+    assert_eq!(
+        client.recv().await,
+        Packet::PubComp(PubResponse::new(pid(5)))
+    );
+    assert_eq!(subscriber.recv_publish().await, Publish::new("r2/t", "b"));
+    subscriber.expect_nothing(QUIET).await;
+}
+
+// The broker, as the receiver of a QoS 2 message, lets the message expire (it never reaches
+// the offline subscriber) and still completes PUBREC / PUBREL / PUBCOMP normally.
+#[tokio::test]
+async fn mqtt_4_3_3_13_qos2_handshake_completes_after_the_message_expired() {
+    let broker = TestBroker::start().await;
+    let (mut late, _) = connect(&broker, persistent(V5, "late")).await;
+    late.subscribe("exp/t", QoS::AtLeastOnce).await;
+    disconnect(late).await;
+    let mut client = broker.client(V5, "sender").await;
+    let mut publish = Publish::new("exp/t", "brief").with_qos(QoS::ExactlyOnce, Some(pid(3)));
+    publish.properties.message_expiry_interval = Some(1);
+    client.send(publish).await;
+    assert_eq!(
+        client.recv().await,
+        Packet::PubRec(PubResponse::new(pid(3)))
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client.send(Packet::PubRel(PubResponse::new(pid(3)))).await;
+    assert_eq!(
+        client.recv().await,
+        Packet::PubComp(PubResponse::new(pid(3)))
+    );
+    let (mut late, connack) = connect(&broker, persistent(V5, "late")).await;
+    assert!(connack.session_present);
+    late.expect_nothing(QUIET).await;
+}
+
+#[tokio::test]
+async fn mqtt_4_5_0_1_an_accepted_message_goes_into_every_matching_session() {
+    // covers: [v311:MQTT-4.5.0-1]
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut online = broker.client(version, "online").await;
+        online.subscribe("own/+", QoS::AtLeastOnce).await;
+        let mut unrelated = broker.client(version, "unrelated").await;
+        unrelated.subscribe("other/#", QoS::AtLeastOnce).await;
+        let (mut offline, _) = connect(&broker, persistent(version, "offline")).await;
+        offline.subscribe("own/#", QoS::ExactlyOnce).await;
+        disconnect(offline).await;
+
+        let mut publisher = broker.client(version, "pub").await;
+        publish_acked(&mut publisher, "own/x", "m", QoS::AtLeastOnce, 1).await;
+        let got = online.recv_publish().await;
+        assert_eq!(
+            got,
+            expected(
+                "own/x",
+                "m",
+                QoS::AtLeastOnce,
+                got.packet_id.map(|i| i.get())
+            ),
+            "{version}"
+        );
+        let (mut offline, connack) = connect(&broker, persistent(version, "offline")).await;
+        assert!(connack.session_present);
+        let got = offline.recv_publish().await;
+        assert_eq!(
+            got,
+            expected(
+                "own/x",
+                "m",
+                QoS::AtLeastOnce,
+                got.packet_id.map(|i| i.get())
+            ),
+            "{version}"
+        );
+        unrelated.expect_nothing(QUIET).await;
+    }
+}
+
+/// The encoded size of a packet received from the broker (the codec is canonical, so this is
+/// the size it had on the wire).
+fn wire_size(packet: &Packet) -> usize {
+    packet.encoded_size(V5).expect("encodes")
+}
+
+/// A v5 client whose Maximum Packet Size leaves the broker no room to spare: the size of the
+/// broker's own CONNACK, the largest packet the broker must be able to send it.
+async fn tight_client(
+    broker: &TestBroker,
+    client_id: &str,
+    mut connect: Connect,
+) -> (RawClient, usize) {
+    let (_probe, connack) = RawClient::connect(broker.tcp, Connect::new(V5, "probe")).await;
+    let max = wire_size(&Packet::ConnAck(connack));
+    connect.client_id = client_id.into();
+    connect.properties.maximum_packet_size =
+        std::num::NonZeroU32::new(u32::try_from(max).expect("small"));
+    let (client, connack) = RawClient::connect(broker.tcp, connect).await;
+    assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
+    (client, max)
+}
+
+// Linnet never adds a Reason String or User Property to PUBACK, PUBREC, PUBREL or PUBCOMP.
+// Sent to a client whose Maximum Packet Size leaves next to no room, each of them, with a
+// failure reason too, arrives whole, within the limit and without either property.
+#[tokio::test]
+async fn mqtt_3_4_2_2_publish_acks_fit_a_tight_maximum_packet_size() {
+    // covers: [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3] [MQTT-3.6.2-2] [MQTT-3.6.2-3]
+    // covers: [MQTT-3.7.2-2] [MQTT-3.7.2-3]
+    let broker = TestBroker::with_config(|c| c.limits.max_topic_length = 8).await;
+    let (mut client, max) = tight_client(&broker, "tight", Connect::new(V5, "")).await;
+    let check = |packet: Packet, expected: Packet| {
+        assert_eq!(packet, expected);
+        assert!(wire_size(&packet) <= max, "{packet:?} exceeds {max}");
+    };
+    let cases = [
+        ("nobody", ReasonCode::NO_MATCHING_SUBSCRIBERS),
+        ("$SYS/x", ReasonCode::NOT_AUTHORIZED),
+        ("far/too/long", ReasonCode::TOPIC_NAME_INVALID),
+    ];
+    for (n, (topic, reason)) in cases.into_iter().enumerate() {
+        let id = pid(n as u16 + 1);
+        client
+            .send(Publish::new(topic, "x").with_qos(QoS::AtLeastOnce, Some(id)))
+            .await;
+        check(
+            client.recv().await,
+            Packet::PubAck(PubResponse::with_reason(id, reason)),
+        );
+        let id = pid(n as u16 + 11);
+        client
+            .send(Publish::new(topic, "x").with_qos(QoS::ExactlyOnce, Some(id)))
+            .await;
+        check(
+            client.recv().await,
+            Packet::PubRec(PubResponse::with_reason(id, reason)),
+        );
+    }
+    // PUBREL / PUBCOMP for ids the broker does not know.
+    client.send(Packet::PubRel(PubResponse::new(pid(99)))).await;
+    check(
+        client.recv().await,
+        Packet::PubComp(PubResponse::with_reason(
+            pid(99),
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+        )),
+    );
+    client.send(Packet::PubRec(PubResponse::new(pid(98)))).await;
+    check(
+        client.recv().await,
+        Packet::PubRel(PubResponse::with_reason(
+            pid(98),
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+        )),
+    );
+    // And the whole QoS 2 flow with the broker as sender.
+    client.subscribe("t", QoS::ExactlyOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publish_acked(&mut publisher, "t", "x", QoS::ExactlyOnce, 1).await;
+    let got = client.recv_publish().await;
+    let id = got.packet_id.expect("QoS 2 has an id");
+    client.send(Packet::PubRec(PubResponse::new(id))).await;
+    check(client.recv().await, Packet::PubRel(PubResponse::new(id)));
+    client.send(Packet::PubComp(PubResponse::new(id))).await;
+    client.send(Packet::PingReq).await;
+    check(client.recv().await, Packet::PingResp);
+}
+
+// A DISCONNECT from the server never carries a Session Expiry Interval, not even to a client
+// that set one; and to a client without room to spare it arrives whole, within the limit,
+// without a Reason String or User Property (Linnet sends neither).
+#[tokio::test]
+async fn mqtt_3_14_2_2_server_disconnect_has_no_session_expiry_interval() {
+    // covers: [MQTT-3.14.2-3] [MQTT-3.14.2-4]
+    let broker = TestBroker::start().await;
+    let check = |packets: Vec<Packet>, reason: ReasonCode, max: usize| {
+        assert_eq!(packets, vec![Packet::Disconnect(Disconnect::new(reason))]);
+        assert!(wire_size(&packets[0]) <= max);
+    };
+    // A protocol error: a second CONNECT.
+    let (mut client, max) = tight_client(&broker, "twice", persistent(V5, "")).await;
+    client.send(persistent(V5, "twice")).await;
+    check(
+        client.expect_closed().await,
+        ReasonCode::PROTOCOL_ERROR,
+        max,
+    );
+    // Taken over by another connection for the same client id.
+    let (mut client, max) = tight_client(&broker, "taken", persistent(V5, "")).await;
+    let _new = connect(&broker, persistent(V5, "taken")).await;
+    check(
+        client.expect_closed().await,
+        ReasonCode::SESSION_TAKEN_OVER,
+        max,
+    );
+    // The broker shuts down.
+    let (mut client, max) = tight_client(&broker, "last", persistent(V5, "")).await;
+    broker.broker.shutdown();
+    check(
+        client.expect_closed().await,
+        ReasonCode::SERVER_SHUTTING_DOWN,
+        max,
+    );
+}
