@@ -787,3 +787,19 @@ async fn mqtt_3_2_2_19_connack_fits_the_clients_maximum_packet_size() {
     assert_eq!(connack.properties.user_properties, Vec::new());
     assert!(Packet::from(connack).encoded_size(V5).unwrap() <= size);
 }
+
+#[tokio::test]
+async fn connack_leaves_out_properties_that_would_exceed_the_client_maximum_packet_size() {
+    // covers: [MQTT-3.1.2-24]
+    let broker = TestBroker::start().await;
+    let mut connect = Connect::new(V5, "tiny");
+    connect.properties.maximum_packet_size = std::num::NonZeroU32::new(8);
+    let (mut client, connack) = RawClient::connect(broker.tcp, connect).await;
+    assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
+    assert_eq!(
+        connack.properties,
+        linnet_proto::ConnAckProperties::default()
+    );
+    client.send(Packet::PingReq).await;
+    assert_eq!(client.recv().await, Packet::PingResp);
+}

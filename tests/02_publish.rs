@@ -2,13 +2,13 @@
 //! duplicate suppression, ordering, overlapping subscriptions, v5 PUBACK reason codes,
 //! `$SYS` and wildcard topics, and byte-exact payloads.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::num::{NonZeroU16, NonZeroU32};
 use std::time::Duration;
 
 use linnet_proto::{
     Bytes, BytesMut, Connect, Disconnect, Packet, PacketId, ProtocolVersion, PubResponse, Publish,
-    QoS, ReasonCode, SubAck, Subscribe, SubscribeProperties,
+    QoS, ReasonCode, SubAck, Subscribe, SubscribeProperties, UnsubAck, Unsubscribe,
 };
 use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
 
@@ -100,6 +100,7 @@ async fn v5_client_with_receive_maximum(
 
 #[tokio::test]
 async fn mqtt_3_3_4_1_qos0_publish_gets_no_response() {
+    // covers: [v311:MQTT-3.3.4-1]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut subscriber = broker.client(version, "sub").await;
@@ -120,6 +121,7 @@ async fn mqtt_3_3_4_1_qos0_publish_gets_no_response() {
 
 #[tokio::test]
 async fn mqtt_4_3_2_4_qos1_publish_gets_puback_with_its_packet_id() {
+    // covers: [MQTT-2.2.1-5] [v311:MQTT-2.3.1-6] [v311:MQTT-3.3.4-1]
     // covers: [MQTT-3.3.4-1]
     // v311: MQTT-4.3.2-2, MQTT-3.3.4-1, MQTT-2.3.1-6
     for version in [V311, V5] {
@@ -147,6 +149,7 @@ async fn mqtt_4_3_2_4_qos1_publish_gets_puback_with_its_packet_id() {
 
 #[tokio::test]
 async fn mqtt_4_3_3_8_qos2_publish_gets_pubrec_and_pubrel_gets_pubcomp() {
+    // covers: [MQTT-2.2.1-5] [v311:MQTT-2.3.1-6] [v311:MQTT-3.3.4-1]
     // covers: [MQTT-4.3.3-11] [MQTT-3.3.4-1]
     // v311: MQTT-4.3.3-2, MQTT-3.3.4-1, MQTT-2.3.1-6
     for version in [V311, V5] {
@@ -301,6 +304,7 @@ async fn mqtt_4_3_3_11_pubrel_for_an_unknown_packet_id_gets_pubcomp() {
 
 #[tokio::test]
 async fn mqtt_3_3_1_3_forwarded_publish_has_dup_0_even_if_received_with_dup_1() {
+    // covers: [v311:MQTT-3.3.1-3]
     // v311: MQTT-3.3.1-3
     for version in [V311, V5] {
         for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
@@ -378,6 +382,7 @@ async fn v311_puback_has_no_reason_code_when_nobody_subscribes() {
 
 #[tokio::test]
 async fn client_publish_to_sys_is_not_delivered() {
+    // covers: [v311:MQTT-3.3.5-2]
     // v311: MQTT-3.3.5-2 (an unauthorised PUBLISH is acknowledged normally, or the connection
     // is closed); v5 says Not authorized in the PUBACK.
     for version in [V311, V5] {
@@ -429,6 +434,7 @@ async fn client_publish_to_sys_is_not_delivered() {
 
 #[tokio::test]
 async fn mqtt_3_3_2_2_wildcard_in_publish_topic_closes_the_connection() {
+    // covers: [v311:MQTT-3.3.2-2]
     // v311: MQTT-3.3.2-2, MQTT-4.8.0-1
     for version in [V311, V5] {
         for topic in ["a/+", "a/#", "+", "a/b+c"] {
@@ -505,6 +511,7 @@ async fn mqtt_4_3_2_2_broker_sends_qos1_with_a_packet_id_and_dup_0() {
 
 #[tokio::test]
 async fn mqtt_4_3_2_1_broker_uses_a_distinct_packet_id_per_unacknowledged_message() {
+    // covers: [MQTT-2.2.1-4] [v311:MQTT-2.3.1-4]
     // covers: [MQTT-4.3.3-1]
     // v311: MQTT-2.3.1-4
     for version in [V311, V5] {
@@ -532,6 +539,7 @@ async fn mqtt_4_3_2_1_broker_uses_a_distinct_packet_id_per_unacknowledged_messag
 
 #[tokio::test]
 async fn mqtt_4_3_3_4_broker_qos2_flow_pubrec_pubrel_pubcomp_with_one_packet_id() {
+    // covers: [MQTT-2.2.1-5] [v311:MQTT-2.3.1-6]
     // covers: [MQTT-4.3.3-2]
     // v311: MQTT-4.3.3-1
     for version in [V311, V5] {
@@ -682,6 +690,7 @@ async fn mqtt_3_8_4_8_delivery_qos_is_the_lower_of_published_and_granted() {
 
 #[tokio::test]
 async fn mqtt_4_6_0_5_burst_of_200_qos1_messages_arrives_in_order() {
+    // covers: [v311:MQTT-7.1.1-1]
     // covers: [MQTT-4.6.0-6]
     // v311: MQTT-4.6.0-5, MQTT-4.6.0-6
     for version in [V311, V5] {
@@ -764,6 +773,7 @@ async fn order_is_kept_when_messages_queue_behind_a_small_receive_maximum() {
 
 #[tokio::test]
 async fn mqtt_3_3_4_2_overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() {
+    // covers: [v311:MQTT-3.3.5-1]
     // v311: MQTT-3.3.5-1 (3.1.1 also allows one copy per subscription; Linnet sends one).
     let qos_pairs = [
         (QoS::AtMostOnce, QoS::ExactlyOnce),
@@ -902,5 +912,370 @@ async fn empty_payload_is_forwarded() {
             got,
             delivered("empty", Bytes::new(), QoS::AtLeastOnce, got.packet_id)
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packet identifiers
+
+/// The next `count` packets, each of which must be a PUBLISH.
+async fn recv_publishes(client: &mut RawClient, count: usize) -> Vec<Publish> {
+    let mut got = Vec::with_capacity(count);
+    while got.len() < count {
+        got.push(client.recv_publish().await);
+    }
+    got
+}
+
+#[tokio::test]
+async fn mqtt_2_2_1_4_server_packet_ids_are_non_zero_and_not_in_use() {
+    // covers: [v311:MQTT-2.3.1-4]
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::ExactlyOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        // Ids of messages the subscriber has not completed: QoS, and PUBREL received.
+        let mut in_use: HashMap<PacketId, (QoS, bool)> = HashMap::new();
+        let mut sent = 0u16;
+        for round in 0..3 {
+            for _ in 0..6 {
+                sent += 1;
+                let qos = if sent % 2 == 0 {
+                    QoS::ExactlyOnce
+                } else {
+                    QoS::AtLeastOnce
+                };
+                publish_and_complete(&mut publisher, publish("t", sent.to_string(), qos, 1)).await;
+            }
+            for got in recv_publishes(&mut subscriber, 6).await {
+                // Non-zero by type (and the decoder refuses 0); not one still in use.
+                let id = got.packet_id.expect("QoS 1 and 2 carry a packet id");
+                assert!(
+                    in_use.insert(id, (got.qos, false)).is_none(),
+                    "{version} round {round}: {id} is still in use"
+                );
+            }
+            // QoS 1: PUBACK frees the id. QoS 2: PUBREC now, so the id stays in use (PUBREL
+            // sent) until the PUBCOMP of the next round.
+            let mut ids: Vec<_> = in_use.iter().map(|(id, state)| (*id, *state)).collect();
+            ids.sort();
+            for (id, state) in ids {
+                match state {
+                    (QoS::AtLeastOnce, _) => {
+                        subscriber.send(Packet::PubAck(PubResponse::new(id))).await;
+                        in_use.remove(&id);
+                    }
+                    (_, false) => {
+                        subscriber.send(Packet::PubRec(PubResponse::new(id))).await;
+                        let pubrel = Packet::PubRel(PubResponse::new(id));
+                        assert_eq!(subscriber.recv().await, pubrel);
+                        in_use.insert(id, (QoS::ExactlyOnce, true));
+                    }
+                    (_, true) => {
+                        subscriber.send(Packet::PubComp(PubResponse::new(id))).await;
+                        in_use.remove(&id);
+                    }
+                }
+            }
+            ping(&mut subscriber).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_2_2_1_4_packet_ids_skip_one_still_in_use_when_they_wrap_around() {
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscriber.subscribe("t", QoS::AtLeastOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    publish_and_complete(&mut publisher, publish("t", "held", QoS::AtLeastOnce, 1)).await;
+    let held = subscriber
+        .recv_publish()
+        .await
+        .packet_id
+        .expect("packet id");
+    // Enough further messages, each acknowledged, for the ids to wrap around past `held`.
+    const TOTAL: usize = 66_000;
+    const CHUNK: usize = 2_000;
+    let mut seen = 0;
+    while seen < TOTAL {
+        let mut wire = BytesMut::new();
+        for n in 0..CHUNK {
+            let id = u16::try_from(n + 1).expect("chunk fits the id space");
+            Packet::Publish(publish("t", Bytes::new(), QoS::AtLeastOnce, id))
+                .encode(V5, &mut wire)
+                .expect("encodes");
+        }
+        publisher.send_bytes(&wire).await;
+        for _ in 0..CHUNK {
+            assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
+        }
+        for _ in 0..CHUNK {
+            let got = subscriber.recv_publish().await;
+            let id = got.packet_id.expect("packet id");
+            assert_ne!(id, held, "packet id {held} reused while unacknowledged");
+            subscriber.send(Packet::PubAck(PubResponse::new(id))).await;
+        }
+        seen += CHUNK;
+    }
+    subscriber
+        .send(Packet::PubAck(PubResponse::new(held)))
+        .await;
+    ping(&mut subscriber).await;
+}
+
+#[tokio::test]
+async fn mqtt_2_2_1_6_suback_and_unsuback_carry_the_request_packet_id() {
+    // covers: [v311:MQTT-2.3.1-7]
+    let ids = [1, 0x00FF, 0x1234, 0xFFFF];
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "c").await;
+        // All in one write: the answers come in order, each with its request's id.
+        let mut wire = BytesMut::new();
+        for id in ids {
+            let mut subscribe =
+                Subscribe::new(pid(id), topic_filter(&format!("a/{id}")), QoS::AtLeastOnce);
+            subscribe.subscriptions.push(linnet_proto::Subscription {
+                filter: topic_filter("b/+"),
+                options: linnet_proto::SubscriptionOptions::qos(QoS::AtMostOnce),
+            });
+            Packet::from(subscribe).encode(version, &mut wire).unwrap();
+        }
+        for id in ids {
+            let filters = vec![topic_filter(&format!("a/{id}")), topic_filter("never")];
+            Packet::from(Unsubscribe::new(pid(id), filters))
+                .encode(version, &mut wire)
+                .unwrap();
+        }
+        client.send_bytes(&wire).await;
+        for id in ids {
+            let granted = vec![ReasonCode::GRANTED_QOS_1, ReasonCode::GRANTED_QOS_0];
+            assert_eq!(
+                client.recv().await,
+                Packet::SubAck(SubAck::new(pid(id), granted)),
+                "{version}"
+            );
+        }
+        for id in ids {
+            let codes = if version.is_v5() {
+                vec![ReasonCode::SUCCESS, ReasonCode::NO_SUBSCRIPTION_EXISTED]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(
+                client.recv().await,
+                Packet::UnsubAck(UnsubAck::new(pid(id), codes)),
+                "{version}"
+            );
+        }
+        ping(&mut client).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3.1.1 receivers close the connection on malformed input
+
+/// Sends each wire from a fresh 3.1.1 client and checks that the broker closes the connection
+/// without answering, and that a subscriber to everything saw nothing.
+async fn assert_v311_closes(cases: &[(&str, Vec<u8>)]) {
+    let broker = TestBroker::start().await;
+    let mut everything = broker.client(V311, "everything").await;
+    everything.subscribe("#", QoS::AtMostOnce).await;
+    for (case, wire) in cases {
+        let mut client = broker.client(V311, "hostile").await;
+        client.send_bytes(wire).await;
+        assert_eq!(client.expect_closed().await, Vec::new(), "{case}");
+    }
+    ping(&mut everything).await;
+    everything.expect_nothing(QUIET).await;
+}
+
+/// A 3.1.1 packet: `first`, a one-byte remaining length, `body`.
+fn v311_packet(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut wire = vec![first, u8::try_from(body.len()).expect("short test packet")];
+    wire.extend_from_slice(body);
+    wire
+}
+
+#[tokio::test]
+async fn mqtt311_1_5_3_1_ill_formed_utf8_closes_the_connection() {
+    let mut cases = Vec::new();
+    for (name, bad) in [
+        ("invalid byte", &[b'a', 0xFF][..]),
+        ("encoded surrogate U+D800", &[0xED, 0xA0, 0x80][..]),
+        ("overlong '/'", &[0xC0, 0xAF][..]),
+    ] {
+        let string = [&[0x00, bad.len() as u8][..], bad].concat();
+        cases.push((name, v311_packet(0x30, &[&string[..], b"x"].concat())));
+        let subscribe = [&[0x00, 0x01][..], &string, &[0x00]].concat();
+        cases.push((name, v311_packet(0x82, &subscribe)));
+        let unsubscribe = [&[0x00, 0x01][..], &string].concat();
+        cases.push((name, v311_packet(0xA2, &unsubscribe)));
+    }
+    assert_v311_closes(&cases).await;
+}
+
+#[tokio::test]
+async fn mqtt311_1_5_3_2_encoded_u0000_closes_the_connection() {
+    let string = [0x00, 0x03, b'a', 0x00, b'b'];
+    assert_v311_closes(&[
+        ("PUBLISH", v311_packet(0x30, &[&string[..], b"x"].concat())),
+        (
+            "SUBSCRIBE",
+            v311_packet(0x82, &[&[0x00, 0x01][..], &string, &[0x00]].concat()),
+        ),
+        (
+            "UNSUBSCRIBE",
+            v311_packet(0xA2, &[&[0x00, 0x01][..], &string].concat()),
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn mqtt311_2_2_2_2_invalid_fixed_header_flags_close_the_connection() {
+    // covers: [v311:MQTT-2.2.2-1]
+    let id = [0x00, 0x01];
+    let filter = [0x00, 0x01, 0x00, 0x01, b'a', 0x00];
+    assert_v311_closes(&[
+        ("PUBACK 0001", v311_packet(0x41, &id)),
+        ("PUBREC 1000", v311_packet(0x58, &id)),
+        ("PUBREL 0000", v311_packet(0x60, &id)),
+        ("PUBREL 0011", v311_packet(0x63, &id)),
+        ("PUBCOMP 0010", v311_packet(0x72, &id)),
+        ("SUBSCRIBE 0000", v311_packet(0x80, &filter)),
+        ("UNSUBSCRIBE 0011", v311_packet(0xA3, &filter[..5])),
+        ("PINGREQ 0100", v311_packet(0xC4, &[])),
+        ("DISCONNECT 0001", v311_packet(0xE1, &[])),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn mqtt311_2_3_1_1_zero_packet_identifier_closes_the_connection() {
+    assert_v311_closes(&[
+        (
+            "PUBLISH QoS 1",
+            v311_packet(0x32, &[0x00, 0x01, b't', 0x00, 0x00, b'x']),
+        ),
+        (
+            "PUBLISH QoS 2",
+            v311_packet(0x34, &[0x00, 0x01, b't', 0x00, 0x00, b'x']),
+        ),
+        (
+            "SUBSCRIBE",
+            v311_packet(0x82, &[0x00, 0x00, 0x00, 0x01, b't', 0x00]),
+        ),
+        (
+            "UNSUBSCRIBE",
+            v311_packet(0xA2, &[0x00, 0x00, 0x00, 0x01, b't']),
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn mqtt311_3_3_1_4_publish_with_both_qos_bits_set_closes_the_connection() {
+    assert_v311_closes(&[
+        (
+            "QoS 3",
+            v311_packet(0x36, &[0x00, 0x01, b't', 0x00, 0x01, b'x']),
+        ),
+        (
+            "QoS 3 retained",
+            v311_packet(0x37, &[0x00, 0x01, b't', 0x00, 0x01, b'x']),
+        ),
+    ])
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topic names and flags of forwarded messages
+
+#[tokio::test]
+async fn mqtt311_1_5_3_3_a_bom_in_a_topic_is_kept() {
+    let bom_topic = "\u{FEFF}bom/t";
+    assert_eq!(&bom_topic.as_bytes()[..3], [0xEF, 0xBB, 0xBF]);
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut with_bom = broker.client(version, "with").await;
+        with_bom.subscribe(bom_topic, QoS::AtMostOnce).await;
+        let mut without = broker.client(version, "without").await;
+        without.subscribe("bom/t", QoS::AtMostOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        publisher.publish(bom_topic, b"1").await;
+        publisher.publish("bom/t", b"2").await;
+        // U+FEFF is part of the name: neither stripped nor skipped.
+        assert_eq!(with_bom.recv_publish().await, Publish::new(bom_topic, "1"));
+        assert_eq!(without.recv_publish().await, Publish::new("bom/t", "2"));
+        ping(&mut with_bom).await;
+        ping(&mut without).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt311_3_3_1_2_qos0_deliveries_have_dup_0() {
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        subscriber.subscribe("t", QoS::AtMostOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        for (qos, id) in [(QoS::AtLeastOnce, 1), (QoS::ExactlyOnce, 2)] {
+            let mut resent = publish("t", "dup", qos, id);
+            resent.dup = true;
+            publish_and_complete(&mut publisher, resent).await;
+            // Downgraded to QoS 0: DUP 0 (a QoS 0 PUBLISH with DUP 1 would not even decode).
+            let got = subscriber.recv_publish().await;
+            assert_eq!(
+                got,
+                delivered("t", "dup", QoS::AtMostOnce, None),
+                "{version}"
+            );
+            assert!(!got.dup);
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt311_3_3_2_3_delivered_topic_names_match_the_subscription() {
+    // covers: [MQTT-3.3.2-3]
+    let filters = ["sport/+/score", "news/#", "exact/topic"];
+    let topics = [
+        ("sport/tennis/score", true),
+        ("sport/tennis/player", false),
+        ("sport/score", false),
+        ("news", true),
+        ("news/uk/today", true),
+        ("newsy", false),
+        ("exact/topic", true),
+        ("exact/topic/x", false),
+        ("Exact/topic", false),
+    ];
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut subscriber = broker.client(version, "sub").await;
+        for filter in filters {
+            subscriber.subscribe(filter, QoS::AtMostOnce).await;
+        }
+        let mut publisher = broker.client(version, "pub").await;
+        for (topic, _) in topics {
+            publisher.send(Publish::new(topic, topic.to_string())).await;
+        }
+        ping(&mut publisher).await;
+        for (topic, _) in topics.iter().filter(|(_, matches)| *matches) {
+            let got = subscriber.recv_publish().await;
+            assert_eq!(
+                got,
+                delivered(topic, topic.to_string(), QoS::AtMostOnce, None)
+            );
+            assert!(
+                filters.iter().any(|f| topic_filter(f).matches(&got.topic)),
+                "{version}: {} matches none of {filters:?}",
+                got.topic
+            );
+        }
+        ping(&mut subscriber).await;
     }
 }

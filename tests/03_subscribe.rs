@@ -7,9 +7,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use linnet_proto::{
-    Bytes, Connect, Disconnect, Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
-    SubAck, Subscribe, SubscribeProperties, Subscription, SubscriptionOptions, UnsubAck,
-    Unsubscribe,
+    Bytes, BytesMut, Connect, Disconnect, Packet, ProtocolVersion, PubResponse, Publish, QoS,
+    ReasonCode, SubAck, Subscribe, SubscribeProperties, Subscription, SubscriptionOptions,
+    TopicFilter, TopicName, UnsubAck, Unsubscribe,
 };
 use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
 
@@ -1581,9 +1581,9 @@ async fn mqtt311_4_7_3_3_topic_names_and_filters_of_65535_bytes_are_the_limit() 
     // 65535 bytes is the most a two-byte length prefix can announce, so a longer name cannot
     // be written at all; the longest possible name and filter work end to end.
     let longest = "x".repeat(usize::from(u16::MAX));
-    assert!(linnet_proto::TopicName::new(longest.clone()).is_ok());
-    assert!(linnet_proto::TopicName::new(format!("{longest}x")).is_err());
-    assert!(linnet_proto::TopicFilter::new(format!("{longest}x")).is_err());
+    assert!(TopicName::new(longest.clone()).is_ok());
+    assert!(TopicName::new(format!("{longest}x")).is_err());
+    assert!(TopicFilter::new(format!("{longest}x")).is_err());
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut subscriber = broker.client(version, "sub").await;
@@ -1667,4 +1667,128 @@ async fn mqtt_3_9_2_1_suback_and_unsuback_fit_a_tight_maximum_packet_size() {
         ))
     );
     assert!(wire_size(&unsuback) <= max);
+}
+
+#[tokio::test]
+async fn mqtt311_4_6_0_6_messages_of_one_topic_and_qos_arrive_in_the_order_published() {
+    // No topic is configured in any way: every topic is ordered by default.
+    // covers: [v311:MQTT-4.6.0-5]
+    let broker = TestBroker::start().await;
+    let mut subscriber = broker.client(V311, "sub").await;
+    subscriber.subscribe("ord/#", QoS::ExactlyOnce).await;
+    let mut publisher = broker.client(V311, "pub").await;
+    // 30 rounds over two topics and three QoS levels, all in one write.
+    let streams: Vec<(String, QoS)> = ["ord/a", "ord/b"]
+        .iter()
+        .flat_map(|t| {
+            [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce].map(|q| (t.to_string(), q))
+        })
+        .collect();
+    let mut wire = BytesMut::new();
+    let mut next_id = 0u16;
+    for round in 0..30 {
+        for (topic, qos) in &streams {
+            next_id += 1;
+            Packet::Publish(publish(
+                topic,
+                format!("{}:{round}", *qos as u8),
+                *qos,
+                next_id,
+            ))
+            .encode(V311, &mut wire)
+            .expect("encodes");
+        }
+    }
+    publisher.send_bytes(&wire).await;
+    // The publisher's side: 60 PUBACK, 60 PUBREC (answered with PUBREL), 60 PUBCOMP.
+    let (mut acked, mut completed) = (0, 0);
+    while acked < 60 || completed < 60 {
+        match publisher.recv().await {
+            Packet::PubAck(_) => acked += 1,
+            Packet::PubRec(rec) => {
+                publisher
+                    .send(Packet::PubRel(PubResponse::new(rec.packet_id)))
+                    .await
+            }
+            Packet::PubComp(_) => completed += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut received: Vec<Vec<String>> = vec![Vec::new(); streams.len()];
+    let mut released = 0;
+    let mut count = 0;
+    while count < 180 || released < 60 {
+        match subscriber.recv().await {
+            Packet::Publish(got) => {
+                count += 1;
+                match (got.qos, got.packet_id) {
+                    (QoS::AtMostOnce, None) => {}
+                    (QoS::AtLeastOnce, Some(id)) => {
+                        subscriber.send(Packet::PubAck(PubResponse::new(id))).await
+                    }
+                    (QoS::ExactlyOnce, Some(id)) => {
+                        subscriber.send(Packet::PubRec(PubResponse::new(id))).await
+                    }
+                    other => panic!("QoS and packet id disagree: {other:?}"),
+                }
+                let stream = streams
+                    .iter()
+                    .position(|(t, q)| t.as_str() == &*got.topic && *q == got.qos)
+                    .expect("a stream that was published");
+                let text = std::str::from_utf8(&got.payload).expect("utf-8");
+                received[stream].push(text.to_owned());
+            }
+            Packet::PubRel(rel) => {
+                released += 1;
+                subscriber
+                    .send(Packet::PubComp(PubResponse::new(rel.packet_id)))
+                    .await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for ((topic, qos), got) in streams.iter().zip(&received) {
+        let wanted: Vec<String> = (0..30).map(|r| format!("{}:{r}", *qos as u8)).collect();
+        assert_eq!(got, &wanted, "{topic} at {qos:?}");
+    }
+    ping(&mut subscriber).await;
+}
+
+#[tokio::test]
+async fn mqtt_4_3_1_1_qos0_delivery_is_a_qos0_publish_with_dup_0() {
+    // covers: [v311:MQTT-4.3.1-1]
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut zero = broker.client(version, "zero").await;
+        zero.subscribe("t", QoS::AtMostOnce).await;
+        let mut two = broker.client(version, "two").await;
+        two.subscribe("t", QoS::ExactlyOnce).await;
+        let mut publisher = broker.client(version, "pub").await;
+        // Re-sent (DUP 1) QoS 1 and QoS 2 messages, and a QoS 0 one.
+        for (n, qos) in [QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().enumerate() {
+            let mut resent = publish("t", format!("{}", qos as u8), qos, n as u16 + 1);
+            resent.dup = true;
+            publisher.send(resent).await;
+            assert!(matches!(
+                publisher.recv().await,
+                Packet::PubAck(_) | Packet::PubRec(_)
+            ));
+            assert_eq!(
+                zero.recv_publish().await,
+                publish("t", format!("{}", qos as u8), QoS::AtMostOnce, 0),
+                "{version} {qos:?}"
+            );
+            recv_and_ack(&mut two).await;
+        }
+        publisher.send(publish("t", "0", QoS::AtMostOnce, 0)).await;
+        // Both subscribers, whatever their granted QoS, get it as QoS 0, DUP 0, no packet id.
+        for client in [&mut zero, &mut two] {
+            let got = client.recv_publish().await;
+            assert_eq!(got, publish("t", "0", QoS::AtMostOnce, 0), "{version}");
+            assert_eq!(
+                (got.qos, got.dup, got.packet_id),
+                (QoS::AtMostOnce, false, None)
+            );
+        }
+    }
 }

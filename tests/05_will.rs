@@ -57,7 +57,7 @@ fn delayed_will(topic: &str, payload: &'static [u8], delay: u32) -> Will {
 
 #[tokio::test]
 async fn mqtt_3_1_2_8_will_is_published_when_the_socket_closes_without_disconnect() {
-    // covers: [v311:MQTT-3.1.2-8]
+    // covers: [v311:MQTT-3.1.2-8] [MQTT-3.1.2-7]
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
     for version in [ProtocolVersion::V3_1, V311, V5] {
@@ -76,6 +76,7 @@ async fn mqtt_3_1_2_8_will_is_published_when_the_socket_closes_without_disconnec
 
 #[tokio::test]
 async fn mqtt_3_14_4_3_v5_disconnect_0x00_discards_the_will() {
+    // covers: [MQTT-3.1.2-10]
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
     let (mut client, _) = connect(
@@ -426,6 +427,7 @@ async fn mqtt_3_1_3_10_will_properties_are_forwarded_with_user_properties_in_ord
 // MQTT 5.0 3.1.4: the existing client's will is published as in 3.1.2.5 on takeover.
 #[tokio::test]
 async fn session_takeover_publishes_the_old_connections_will() {
+    // covers: [v311:MQTT-3.1.4-2]
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
     for version in [V311, V5] {
@@ -507,4 +509,60 @@ async fn will_message_expiry_counts_from_when_the_delayed_will_is_published() {
     let mut expected = Publish::new("will/brief", "b");
     expected.properties.message_expiry_interval = Some(1);
     assert_eq!(watcher.recv_publish().await, expected);
+}
+
+#[tokio::test]
+async fn mqtt_3_1_2_10_a_published_will_is_removed_from_the_session() {
+    let broker = TestBroker::start().await;
+    let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
+    // v5: a delayed will, published while the session lives on.
+    let (client, _) = connect(
+        &broker,
+        connect_with_will(V5, "once", delayed_will("will/once", b"5", 1), Some(10)),
+    )
+    .await;
+    drop(client);
+    assert_eq!(watcher.recv_publish().await, Publish::new("will/once", "5"));
+    // 3.1.1: an immediate will, with a session kept (CleanSession 0).
+    let mut kept = connect_with_will(V311, "once311", will("will/once311", b"3"), None);
+    kept.clean_start = false;
+    let (client, _) = connect(&broker, kept).await;
+    drop(client);
+    assert_eq!(
+        watcher.recv_publish().await,
+        Publish::new("will/once311", "3")
+    );
+    // Each session resumed without a will, then lost again: the will is not published twice.
+    for (version, id) in [(V5, "once"), (V311, "once311")] {
+        let mut resume = Connect::new(version, id);
+        resume.clean_start = false;
+        if version.is_v5() {
+            resume.properties.session_expiry_interval = Some(10);
+        }
+        let (client, connack) = connect(&broker, resume).await;
+        assert!(connack.session_present, "{version}");
+        drop(client);
+    }
+    // Longer than the first will's delay.
+    watcher.expect_nothing(Duration::from_millis(1300)).await;
+}
+
+#[tokio::test]
+async fn mqtt311_3_1_2_12_without_the_will_flag_no_will_is_published() {
+    let broker = TestBroker::start().await;
+    let mut watcher = watcher(&broker, "watcher", "#", QoS::AtMostOnce).await;
+    // Ended by the socket closing, by a protocol violation (a second CONNECT) and by keep
+    // alive expiry: no will is published in any case.
+    let (client, _) = connect(&broker, Connect::new(V311, "closed")).await;
+    drop(client);
+    let (mut violator, _) = connect(&broker, Connect::new(V311, "violator")).await;
+    violator.send(Connect::new(V311, "violator")).await;
+    assert!(violator.expect_closed().await.is_empty());
+    let mut idle = Connect::new(V311, "idle");
+    idle.keep_alive = 1;
+    let (mut idle, _) = connect(&broker, idle).await;
+    assert!(idle.expect_closed().await.is_empty());
+    watcher.send(Packet::PingReq).await;
+    assert_eq!(watcher.recv().await, Packet::PingResp);
+    watcher.expect_nothing(QUIET).await;
 }

@@ -755,9 +755,9 @@ async fn recv_fresh(client: &mut RawClient, qos: QoS, count: usize) -> Vec<Publi
     got
 }
 
-// The session outlives nothing while it is in use: a v5 session whose expiry interval
-// (1 s) passes while the client is still connected, and a 3.1.1 clean session, keep their
-// subscriptions, in-flight messages and incoming QoS 2 state.
+// Nothing is taken from a session while its connection is open: a v5 session whose expiry
+// interval (1 s) passes while the client is still connected, and a 3.1.1 clean session, keep
+// their subscriptions, in-flight messages and incoming QoS 2 state.
 #[tokio::test]
 async fn mqtt_4_1_0_1_session_state_is_kept_while_the_connection_is_open() {
     // covers: [v311:MQTT-4.1.0-2]

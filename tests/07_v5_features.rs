@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use linnet_proto::{
     Auth, Bytes, Connect, Disconnect, Packet, ProtocolVersion, PubResponse, Publish,
-    PublishProperties, QoS, ReasonCode, Subscribe, TopicName,
+    PublishProperties, QoS, ReasonCode, SubAck, Subscribe, TopicName, UnsubAck, Unsubscribe,
 };
 use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
 
@@ -283,6 +283,7 @@ fn aliased(topic: &str, alias: u16, payload: &'static str) -> Publish {
 
 #[tokio::test]
 async fn mqtt_3_3_2_12_topic_aliases_up_to_the_maximum_are_accepted_and_resolved() {
+    // covers: [MQTT-3.1.2-27]
     let broker = TestBroker::with_config(|c| c.mqtt.topic_alias_maximum = 3).await;
     let mut subscriber = broker.client(V5, "subscriber").await;
     subscriber.subscribe("alias/#", QoS::AtMostOnce).await;
@@ -654,4 +655,159 @@ async fn graceful_shutdown_sends_v5_clients_disconnect_0x8b() {
     );
     // 3.1.1 has no server DISCONNECT: the connection just closes.
     assert!(old.expect_closed().await.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Topic Alias to the client
+
+/// A v5 subscriber to `alias/#` whose CONNECT carried `topic_alias_maximum`, and a publisher
+/// that sends `alias/a`, `alias/b`, `alias/c` and each again, with its own aliases.
+async fn aliased_traffic(topic_alias_maximum: Option<u16>) -> (Vec<Publish>, [&'static str; 7]) {
+    let broker = TestBroker::start().await;
+    let mut connect = Connect::new(V5, "subscriber");
+    connect.properties.topic_alias_maximum = topic_alias_maximum;
+    let (mut subscriber, _) = RawClient::connect(broker.tcp, connect).await;
+    subscriber.subscribe("alias/#", QoS::AtMostOnce).await;
+    let mut publisher = broker.client(V5, "publisher").await;
+    let sent = [
+        aliased("alias/a", 1, "1"),
+        aliased("alias/b", 2, "2"),
+        aliased("alias/c", 3, "3"),
+        aliased("", 1, "4"),
+        aliased("", 2, "5"),
+        aliased("", 3, "6"),
+        Publish::new("alias/a", "7"),
+    ];
+    for publish in sent {
+        publisher.send(publish).await;
+    }
+    let mut received = Vec::new();
+    for _ in 0..7 {
+        received.push(subscriber.recv_publish().await);
+    }
+    subscriber.send(Packet::PingReq).await;
+    assert_eq!(subscriber.recv().await, Packet::PingResp);
+    let topics = [
+        "alias/a", "alias/b", "alias/c", "alias/a", "alias/b", "alias/c", "alias/a",
+    ];
+    (received, topics)
+}
+
+#[tokio::test]
+async fn mqtt_3_1_2_26_topic_aliases_sent_to_a_client_stay_within_its_maximum() {
+    // covers: [MQTT-3.3.2-11]
+    let (received, topics) = aliased_traffic(Some(2)).await;
+    // The server may use aliases 1 and 2 (and must then resolve to the right topic), no more.
+    let mut mapped: [Option<String>; 2] = [None, None];
+    for (publish, topic) in received.iter().zip(topics) {
+        let resolved = match publish.properties.topic_alias {
+            Some(alias) => {
+                assert!(
+                    alias.get() <= 2,
+                    "Topic Alias {alias} sent to a maximum of 2"
+                );
+                let slot = &mut mapped[usize::from(alias.get()) - 1];
+                if !publish.topic.is_empty() {
+                    *slot = Some(publish.topic.to_string());
+                }
+                slot.clone()
+                    .expect("an alias is set before it is used alone")
+            }
+            None => publish.topic.to_string(),
+        };
+        assert_eq!(resolved, topic);
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_1_2_27_no_topic_alias_to_a_client_with_topic_alias_maximum_0() {
+    // Sent as 0, and absent (which means 0).
+    for maximum in [Some(0), None] {
+        let (received, topics) = aliased_traffic(maximum).await;
+        for (publish, topic) in received.iter().zip(topics) {
+            assert_eq!(publish.properties.topic_alias, None, "{maximum:?}");
+            assert_eq!(&*publish.topic, topic);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Request Response Information / Request Problem Information
+
+#[tokio::test]
+async fn mqtt_3_1_2_28_no_response_information_unless_requested() {
+    let broker = TestBroker::start().await;
+    for request in [Some(false), None] {
+        let mut connect = Connect::new(V5, "rri");
+        connect.properties.request_response_information = request;
+        let (_client, connack) = RawClient::connect(broker.tcp, connect).await;
+        assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
+        assert_eq!(connack.properties.response_information, None, "{request:?}");
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_1_2_29_without_problem_information_acks_carry_no_reason_string() {
+    let broker = TestBroker::with_config(|c| c.mqtt.wildcard_subscription_available = false).await;
+    let mut connect = Connect::new(V5, "rpi");
+    connect.properties.request_problem_information = Some(false);
+    let (mut client, connack) = RawClient::connect(broker.tcp, connect).await;
+    assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
+    // Packets whose reason codes report a problem; each is compared whole, so a Reason
+    // String or a User Property would fail it.
+    let qos1 = |topic, id| Publish::new(topic, "x").with_qos(QoS::AtLeastOnce, Some(pid(id)));
+    let exchanges: Vec<(Packet, Packet)> = vec![
+        (
+            qos1("nobody/home", 1).into(),
+            Packet::PubAck(PubResponse::with_reason(
+                pid(1),
+                ReasonCode::NO_MATCHING_SUBSCRIBERS,
+            )),
+        ),
+        (
+            qos1("$SYS/x", 2).into(),
+            Packet::PubAck(PubResponse::with_reason(pid(2), ReasonCode::NOT_AUTHORIZED)),
+        ),
+        (
+            Publish::new("nobody/home", "x")
+                .with_qos(QoS::ExactlyOnce, Some(pid(3)))
+                .into(),
+            Packet::PubRec(PubResponse::with_reason(
+                pid(3),
+                ReasonCode::NO_MATCHING_SUBSCRIBERS,
+            )),
+        ),
+        (
+            Packet::PubRel(PubResponse::new(pid(4))),
+            Packet::PubComp(PubResponse::with_reason(
+                pid(4),
+                ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+            )),
+        ),
+        (
+            Packet::PubRec(PubResponse::new(pid(5))),
+            Packet::PubRel(PubResponse::with_reason(
+                pid(5),
+                ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+            )),
+        ),
+        (
+            Subscribe::new(pid(6), topic_filter("a/#"), QoS::AtMostOnce).into(),
+            Packet::SubAck(SubAck::new(
+                pid(6),
+                vec![ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED],
+            )),
+        ),
+        (
+            Unsubscribe::new(pid(7), vec![topic_filter("never")]).into(),
+            Packet::UnsubAck(UnsubAck::new(
+                pid(7),
+                vec![ReasonCode::NO_SUBSCRIPTION_EXISTED],
+            )),
+        ),
+    ];
+    for (request, answer) in exchanges {
+        client.send(request).await;
+        assert_eq!(client.recv().await, answer);
+    }
 }

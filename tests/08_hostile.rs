@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use linnet_proto::codec::put_varint;
 use linnet_proto::{
-    Bytes, BytesMut, ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, PacketType,
-    ProtocolVersion, Publish, QoS, ReasonCode,
+    Auth, Bytes, BytesMut, ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, PacketType,
+    ProtocolVersion, PubResponse, Publish, QoS, ReasonCode, TopicName, Will,
 };
-use linnet_testkit::{RawClient, TestBroker, RECV_TIMEOUT};
+use linnet_testkit::{pid, RawClient, TestBroker, RECV_TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -110,6 +110,8 @@ fn both(v311: &[u8], properties_at: usize) -> [(ProtocolVersion, Vec<u8>); 2] {
 
 #[tokio::test]
 async fn mqtt_2_1_3_1_reserved_header_flags_close_the_connection() {
+    // covers: [MQTT-3.6.1-1] [v311:MQTT-3.6.1-1] [MQTT-3.14.1-1] [v311:MQTT-3.14.1-1]
+    // covers: [v311:MQTT-3.8.1-1] [MQTT-4.13.1-1] [v311:MQTT-4.8.0-1]
     for version in VERSIONS {
         // PINGREQ 0001, PUBREL 0000, DISCONNECT 1000: each must have other flags.
         for (wire, packet) in [
@@ -173,6 +175,7 @@ async fn mqtt_1_5_4_1_topic_that_is_not_utf8_closes_the_connection() {
 
 #[tokio::test]
 async fn mqtt_1_5_4_2_topic_containing_u0000_closes_the_connection() {
+    // covers: [v311:MQTT-4.7.3-2]
     let publish = [0x30, 0x06, 0x00, 0x03, b'a', 0x00, b'b', b'x'];
     for (version, wire) in both(&publish, 7) {
         assert_kicked(
@@ -347,6 +350,8 @@ async fn garbage_before_connect_closes_the_connection() {
 
 #[tokio::test]
 async fn mqtt_3_1_4_1_malformed_connect_is_refused_and_closed() {
+    // No DISCONNECT for a connection that never got a successful CONNACK.
+    // covers: [MQTT-3.14.0-1] [MQTT-4.13.2-1]
     for version in VERSIONS {
         let mut wire = BytesMut::new();
         Packet::from(Connect::new(version, "hostile"))
@@ -479,4 +484,315 @@ async fn subscriber_that_never_reads_does_not_stall_the_broker() {
         .load(Ordering::Relaxed);
     assert!(dropped > 0, "the flood never backed up");
     drop(sleeper);
+}
+
+#[tokio::test]
+async fn mqtt_3_12_4_1_every_pingreq_gets_a_pingresp() {
+    // covers: [v311:MQTT-3.12.4-1]
+    for version in VERSIONS {
+        let broker = TestBroker::start().await;
+        let mut client = broker.client(version, "pinger").await;
+        // One at a time, then five in one write: one PINGRESP each.
+        client.send(Packet::PingReq).await;
+        assert_eq!(client.recv().await, Packet::PingResp, "{version}");
+        client.send_bytes(&[0xC0, 0x00].repeat(5)).await;
+        for _ in 0..5 {
+            assert_eq!(client.recv().await, Packet::PingResp, "{version}");
+        }
+        client.expect_nothing(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_15_1_1_auth_with_reserved_flags_set_closes_the_connection() {
+    // AUTH, reason 0x18 (Continue authentication), no properties; flags must be 0000.
+    for first in [0xF1, 0xF2, 0xF8] {
+        let wire = [first, 0x02, 0x18, 0x00];
+        let error = DecodeError::InvalidHeaderFlags {
+            packet: PacketType::Auth,
+            flags: first & 0x0F,
+        };
+        assert_kicked(V5, &wire, error, ReasonCode::MALFORMED_PACKET).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_5_2_1_broker_pubrec_pubrel_and_pubcomp_use_their_own_reason_codes() {
+    // covers: [MQTT-3.6.2-1] [MQTT-3.7.2-1]
+    let broker = TestBroker::with_config(|c| c.limits.max_topic_length = 8).await;
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscriber.subscribe("t", QoS::ExactlyOnce).await;
+    let mut client = broker.client(V5, "c").await;
+    let mut received = Vec::new();
+    // PUBREC: Success, No matching subscribers, Not authorized, Topic Name invalid.
+    for (n, topic) in ["t", "nobody", "$SYS/x", "far/too/long"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = pid(n as u16 + 1);
+        client
+            .send(Publish::new(topic, "x").with_qos(QoS::ExactlyOnce, Some(id)))
+            .await;
+        received.push(client.recv().await);
+    }
+    // PUBREL: Success, to the subscriber after its PUBREC.
+    let delivered = subscriber.recv_publish().await;
+    let delivered_id = delivered.packet_id.expect("QoS 2 has an id");
+    subscriber
+        .send(Packet::PubRec(PubResponse::new(delivered_id)))
+        .await;
+    received.push(subscriber.recv().await);
+    // PUBREL: Packet Identifier not found. PUBCOMP: Success, and Packet Identifier not found.
+    let unknown = pid(999);
+    client.send(Packet::PubRec(PubResponse::new(unknown))).await;
+    received.push(client.recv().await);
+    client.send(Packet::PubRel(PubResponse::new(pid(1)))).await;
+    received.push(client.recv().await);
+    client.send(Packet::PubRel(PubResponse::new(unknown))).await;
+    received.push(client.recv().await);
+    let summary: Vec<(PacketType, u8)> = received
+        .iter()
+        .map(|packet| match packet {
+            Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+                assert!(
+                    r.reason_code.is_valid_for(packet.packet_type()),
+                    "{packet:?}"
+                );
+                (packet.packet_type(), r.reason_code.0)
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (PacketType::PubRec, 0x00),
+            (PacketType::PubRec, 0x10),
+            (PacketType::PubRec, 0x87),
+            (PacketType::PubRec, 0x90),
+            (PacketType::PubRel, 0x00),
+            (PacketType::PubRel, 0x92),
+            (PacketType::PubComp, 0x00),
+            (PacketType::PubComp, 0x92),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn reason_code_not_defined_for_pubrec_pubrel_or_pubcomp_closes_the_connection() {
+    // covers: [MQTT-3.5.2-1] [MQTT-3.6.2-1] [MQTT-3.7.2-1]
+    // Packet id 1 and a reason code defined for other packets but not for this one.
+    for (wire, packet) in [
+        ([0x50, 0x03, 0x00, 0x01, 0x04], PacketType::PubRec),
+        ([0x62, 0x03, 0x00, 0x01, 0x10], PacketType::PubRel),
+        ([0x70, 0x03, 0x00, 0x01, 0x87], PacketType::PubComp),
+    ] {
+        let error = DecodeError::InvalidReasonCode {
+            packet,
+            code: wire[4],
+        };
+        assert_kicked(V5, &wire, error, ReasonCode::PROTOCOL_ERROR).await;
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_14_0_1_no_disconnect_before_a_successful_connack() {
+    // A refused CONNECT gets its CONNACK (0x80 or above) and the connection closes; a
+    // connection that never sent CONNECT is closed without a word.
+    // covers: [MQTT-4.13.2-1]
+    let broker = TestBroker::with_config(|c| {
+        c.limits.max_connections = 2;
+        c.limits.connect_timeout = 1;
+    })
+    .await;
+    let mut witness = Witness::join(&broker).await;
+    let mut with_method = Connect::new(V5, "method");
+    with_method.properties.authentication_method = Some("SCRAM-SHA-1".into());
+    let mut dollar_will = Connect::new(V5, "will");
+    dollar_will.will = Some(Will::new(
+        TopicName::new("$SYS/will").expect("valid name"),
+        "x",
+    ));
+    for (connect, reason) in [
+        (with_method, ReasonCode::BAD_AUTHENTICATION_METHOD),
+        (dollar_will, ReasonCode::NOT_AUTHORIZED),
+    ] {
+        let mut client = RawClient::open(broker.tcp, V5).await;
+        client.send(connect).await;
+        assert_eq!(
+            client.expect_closed().await,
+            vec![Packet::ConnAck(ConnAck::new(false, reason))]
+        );
+    }
+    // Connection limit: the witness and one more.
+    let mut second = broker.client(V5, "second").await;
+    let mut client = RawClient::open(broker.tcp, V5).await;
+    client.send(Connect::new(V5, "third")).await;
+    assert_eq!(
+        client.expect_closed().await,
+        vec![Packet::ConnAck(ConnAck::new(
+            false,
+            ReasonCode::SERVER_UNAVAILABLE
+        ))]
+    );
+    second.send(Disconnect::default()).await;
+    assert!(second.expect_closed().await.is_empty());
+    // No CONNECT within the connect timeout.
+    let mut silent = RawClient::open(broker.tcp, V5).await;
+    assert_eq!(silent.expect_closed().await, Vec::new());
+    // A malformed packet right behind a good CONNECT: CONNACK first, then DISCONNECT.
+    let mut wire = BytesMut::new();
+    Packet::from(Connect::new(V5, "eager"))
+        .encode(V5, &mut wire)
+        .unwrap();
+    wire.extend_from_slice(&[0xC1, 0x00]);
+    let mut client = RawClient::open(broker.tcp, V5).await;
+    client.send_bytes(&wire).await;
+    let packets = client.expect_closed().await;
+    assert!(
+        matches!(packets.as_slice(), [Packet::ConnAck(c), Packet::Disconnect(d)]
+            if c.reason_code == ReasonCode::SUCCESS && d.reason_code == ReasonCode::MALFORMED_PACKET),
+        "{packets:?}"
+    );
+    witness.still_works().await;
+}
+
+#[tokio::test]
+async fn mqtt_3_14_4_1_nothing_follows_a_disconnect_from_the_broker() {
+    // covers: [MQTT-3.14.4-2] [MQTT-4.13.1-1] [MQTT-4.13.2-1]
+    let broker = TestBroker::start().await;
+    // PINGREQ, a malformed PINGREQ, PINGREQ: the first is answered, the last is not.
+    let mut client = broker.client(V5, "c").await;
+    client
+        .send_bytes(&[0xC0, 0x00, 0xC1, 0x00, 0xC0, 0x00])
+        .await;
+    assert_eq!(
+        client.expect_closed().await,
+        vec![
+            Packet::PingResp,
+            Packet::Disconnect(Disconnect::new(ReasonCode::MALFORMED_PACKET))
+        ]
+    );
+    // A subscriber with messages streaming in: the DISCONNECT is the last packet it gets.
+    let mut subscriber = broker.client(V5, "sub").await;
+    subscriber.subscribe("s/t", QoS::AtMostOnce).await;
+    let mut publisher = broker.client(V5, "pub").await;
+    let mut burst = BytesMut::new();
+    for n in 0..200u32 {
+        Packet::from(Publish::new("s/t", n.to_string()))
+            .encode(V5, &mut burst)
+            .unwrap();
+    }
+    publisher.send_bytes(&burst).await;
+    subscriber.send_bytes(&[0xC1, 0x00]).await;
+    publisher.send_bytes(&burst).await;
+    let packets = subscriber.expect_closed().await;
+    let (last, before) = packets.split_last().expect("a DISCONNECT");
+    assert_eq!(
+        last,
+        &Packet::Disconnect(Disconnect::new(ReasonCode::MALFORMED_PACKET))
+    );
+    assert!(
+        before.iter().all(|p| matches!(p, Packet::Publish(_))),
+        "{before:?}"
+    );
+    publisher.send(Packet::PingReq).await;
+    assert_eq!(publisher.recv().await, Packet::PingResp);
+}
+
+#[tokio::test]
+async fn mqtt311_4_7_3_1_empty_topic_name_closes_the_connection() {
+    // PUBLISH QoS 0 with a zero-length topic (and, for v5, no Topic Alias).
+    let publish = [0x30, 0x03, 0x00, 0x00, b'x'];
+    for (version, wire) in both(&publish, 4) {
+        let error = decode_error(version, u32::MAX, &wire);
+        let broker = TestBroker::start().await;
+        let mut witness = Witness::join(&broker).await;
+        let mut client = broker.client(version, "empty").await;
+        client.send_bytes(&wire).await;
+        assert_eq!(
+            client.expect_closed().await,
+            goodbye(version, error.reason_code()),
+            "{version} ({error})"
+        );
+        witness.still_works().await;
+    }
+}
+
+// A 3.1.1 client cannot know how many QoS 2 messages the broker will hold for it before
+// PUBREL. Past that limit the broker cannot take the next one on: it closes the connection
+// rather than lose or half-handle it.
+#[tokio::test]
+async fn mqtt311_4_8_0_2_publish_the_broker_cannot_take_on_closes_the_connection() {
+    let broker = TestBroker::with_config(|c| c.limits.receive_maximum = 2).await;
+    let mut witness = Witness::join(&broker).await;
+    let mut watcher = broker.client(V311, "watcher").await;
+    watcher.subscribe("held/#", QoS::AtMostOnce).await;
+    let mut client = broker.client(V311, "greedy").await;
+    for n in 1..=2u16 {
+        let id = pid(n);
+        client
+            .send(Publish::new("held/t", n.to_string()).with_qos(QoS::ExactlyOnce, Some(id)))
+            .await;
+        assert_eq!(client.recv().await, Packet::PubRec(PubResponse::new(id)));
+        assert_eq!(
+            watcher.recv_publish().await,
+            Publish::new("held/t", n.to_string())
+        );
+    }
+    client
+        .send(Publish::new("held/t", "3").with_qos(QoS::ExactlyOnce, Some(pid(3))))
+        .await;
+    assert_eq!(client.expect_closed().await, Vec::new());
+    watcher.expect_nothing(Duration::from_millis(100)).await;
+    witness.still_works().await;
+}
+
+#[tokio::test]
+async fn mqtt_4_12_0_1_unsupported_authentication_method_is_refused_and_closed() {
+    // Rejecting authentication (here at its first step) closes the connection.
+    // covers: [MQTT-4.12.0-4]
+    let broker = TestBroker::start().await;
+    let mut witness = Witness::join(&broker).await;
+    for data in [None, Some(Bytes::from_static(b"client-first"))] {
+        let mut connect = Connect::new(V5, "auth");
+        connect.properties.authentication_method = Some("SCRAM-SHA-256".into());
+        connect.properties.authentication_data = data.clone();
+        let mut client = RawClient::open(broker.tcp, V5).await;
+        client.send(connect).await;
+        // Never an AUTH: a CONNACK with 0x8C (Bad authentication method), then the close.
+        assert_eq!(
+            client.expect_closed().await,
+            vec![Packet::ConnAck(ConnAck::new(
+                false,
+                ReasonCode::BAD_AUTHENTICATION_METHOD
+            ))],
+            "{data:?}"
+        );
+    }
+    witness.still_works().await;
+}
+
+#[tokio::test]
+async fn mqtt_4_12_0_6_without_an_authentication_method_there_is_no_auth_exchange() {
+    let broker = TestBroker::start().await;
+    let (mut client, connack) = RawClient::connect(broker.tcp, Connect::new(V5, "plain")).await;
+    assert_eq!(connack.reason_code, ReasonCode::SUCCESS);
+    assert_eq!(
+        (
+            &connack.properties.authentication_method,
+            &connack.properties.authentication_data
+        ),
+        (&None, &None)
+    );
+    // An AUTH from the client is answered with DISCONNECT, never with AUTH.
+    let mut auth = Auth::new(ReasonCode::CONTINUE_AUTHENTICATION);
+    auth.properties.authentication_method = Some("SCRAM-SHA-256".into());
+    client.send(Packet::Auth(auth)).await;
+    assert_eq!(
+        client.expect_closed().await,
+        vec![Packet::Disconnect(Disconnect::new(
+            ReasonCode::PROTOCOL_ERROR
+        ))]
+    );
 }

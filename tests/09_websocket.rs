@@ -171,21 +171,25 @@ impl WsClient {
 
 #[tokio::test]
 async fn mqtt_6_0_0_4_server_selects_the_mqtt_subprotocol() {
+    // covers: [v311:MQTT-6.0.0-4]
     let broker = TestBroker::start().await;
-    let (mut client, response) = WsClient::open(&broker, V5).await;
-    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-    let chosen: Vec<&HeaderValue> = response
-        .headers()
-        .get_all("Sec-WebSocket-Protocol")
-        .iter()
-        .collect();
-    assert_eq!(chosen, [HeaderValue::from_static("mqtt")]);
-    client.send(Connect::new(V5, "ws")).await;
-    assert!(matches!(client.recv().await, Packet::ConnAck(c) if c.reason_code.is_success()));
+    for version in [V311, V5] {
+        let (mut client, response) = WsClient::open(&broker, version).await;
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        let chosen: Vec<&HeaderValue> = response
+            .headers()
+            .get_all("Sec-WebSocket-Protocol")
+            .iter()
+            .collect();
+        assert_eq!(chosen, [HeaderValue::from_static("mqtt")], "{version}");
+        client.send(Connect::new(version, "ws")).await;
+        assert!(matches!(client.recv().await, Packet::ConnAck(c) if c.reason_code.is_success()));
+    }
 }
 
 #[tokio::test]
 async fn mqtt_6_0_0_2_packets_may_span_frames_and_frames_may_hold_several_packets() {
+    // covers: [v311:MQTT-6.0.0-2]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let (mut client, _) = WsClient::open(&broker, version).await;
@@ -241,6 +245,7 @@ async fn mqtt_6_0_0_2_packets_may_span_frames_and_frames_may_hold_several_packet
 #[tokio::test]
 
 async fn mqtt_6_0_0_2_connect_and_subscribe_in_one_frame() {
+    // covers: [v311:MQTT-6.0.0-2]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let (mut client, _) = WsClient::open(&broker, version).await;
@@ -261,6 +266,7 @@ async fn mqtt_6_0_0_2_connect_and_subscribe_in_one_frame() {
 
 #[tokio::test]
 async fn mqtt_6_0_0_1_text_frame_closes_the_connection() {
+    // covers: [v311:MQTT-6.0.0-1]
     for version in [V311, V5] {
         let broker = TestBroker::start().await;
         let mut client = WsClient::connect(&broker, Connect::new(version, "ws-text")).await;
@@ -351,4 +357,78 @@ async fn websocket_and_tcp_clients_exchange_messages_both_ways() {
             ReasonCode::SESSION_TAKEN_OVER
         ))]
     );
+}
+
+/// `count` QoS 1 PUBLISH packets to `topic` with payloads of assorted sizes, encoded back to
+/// back, and the payloads in order.
+fn numbered_publishes(version: ProtocolVersion, topic: &str, count: u16) -> (Vec<u8>, Vec<Bytes>) {
+    let mut wire = Vec::new();
+    let mut payloads = Vec::new();
+    for n in 1..=count {
+        let payload = Bytes::from(format!("{n}:{}", "x".repeat(usize::from(n) * 37 % 300)));
+        wire.extend(encode(
+            version,
+            Publish::new(topic, payload.clone()).with_qos(QoS::AtLeastOnce, Some(pid(n))),
+        ));
+        payloads.push(payload);
+    }
+    (wire, payloads)
+}
+
+/// Chunk sizes that cut packets everywhere: inside fixed headers, lengths and payloads.
+fn ragged(wire: &[u8]) -> Vec<&[u8]> {
+    let mut chunks = Vec::new();
+    let mut rest = wire;
+    for size in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233].iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, tail) = rest.split_at((*size).min(rest.len()));
+        chunks.push(chunk);
+        rest = tail;
+    }
+    chunks
+}
+
+// Both transports carry an ordered, lossless byte stream each way: 100 packets cut into
+// ragged pieces (TCP writes, WebSocket frames) arrive whole and in order, and so do the
+// broker's answers and deliveries on the other transport.
+#[tokio::test]
+async fn mqtt_4_2_1_tcp_and_websocket_carry_packets_whole_and_in_order() {
+    for version in [V311, V5] {
+        let broker = TestBroker::start().await;
+        let mut ws_sub = WsClient::connect(&broker, Connect::new(version, "ws-sub")).await;
+        ws_sub.subscribe("from/tcp", QoS::AtLeastOnce).await;
+        let mut tcp_sub = broker.client(version, "tcp-sub").await;
+        tcp_sub.subscribe("from/ws", QoS::AtLeastOnce).await;
+
+        let mut tcp_pub = broker.client(version, "tcp-pub").await;
+        let (wire, tcp_payloads) = numbered_publishes(version, "from/tcp", 100);
+        for chunk in ragged(&wire) {
+            tcp_pub.send_bytes(chunk).await;
+        }
+        let mut ws_pub = WsClient::connect(&broker, Connect::new(version, "ws-pub")).await;
+        let (wire, ws_payloads) = numbered_publishes(version, "from/ws", 100);
+        for chunk in ragged(&wire) {
+            ws_pub.send_frame(chunk).await;
+        }
+
+        for n in 1..=100 {
+            let ack = Packet::PubAck(PubResponse::new(pid(n)));
+            assert_eq!(tcp_pub.recv().await, ack, "{version}");
+            assert_eq!(ws_pub.recv().await, ack, "{version}");
+        }
+        for (n, expected) in tcp_payloads.iter().enumerate() {
+            let got = ws_sub.recv_publish().await;
+            assert_eq!(&got.payload, expected, "{version}: message {n}");
+            let id = got.packet_id.expect("QoS 1 has an id");
+            ws_sub.send(Packet::PubAck(PubResponse::new(id))).await;
+        }
+        for (n, expected) in ws_payloads.iter().enumerate() {
+            let got = tcp_sub.recv_publish().await;
+            assert_eq!(&got.payload, expected, "{version}: message {n}");
+            let id = got.packet_id.expect("QoS 1 has an id");
+            tcp_sub.send(Packet::PubAck(PubResponse::new(id))).await;
+        }
+    }
 }

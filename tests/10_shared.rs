@@ -180,7 +180,7 @@ async fn assert_shared_qos2_message_dies_with_its_session(pubrec: bool) {
 }
 
 #[tokio::test]
-#[ignore = "broker bug: a shared QoS 2 PUBLISH sent but not yet PUBREC'd is re-dispatched to another member when the session ends"]
+
 async fn mqtt_4_8_2_5_unacknowledged_shared_qos2_message_goes_to_no_other_member() {
     assert_shared_qos2_message_dies_with_its_session(false).await;
 }

@@ -295,13 +295,14 @@ where
         .receive_maximum
         .map_or(u16::MAX, NonZeroU16::get);
     let window = usize::from(client_receive_max.min(config.limits.max_inflight_messages));
+    let client_max_packet_size = connect
+        .properties
+        .maximum_packet_size
+        .map_or(linnet_proto::MAX_PACKET_SIZE, |m| m.get());
     let link = Link {
         generation,
         version,
-        max_packet_size: connect
-            .properties
-            .maximum_packet_size
-            .map_or(linnet_proto::MAX_PACKET_SIZE, |m| m.get()),
+        max_packet_size: client_max_packet_size,
         window: if v5 {
             window
         } else {
@@ -327,7 +328,18 @@ where
         state.out.clear();
         state.aliases_out.reset(client_topic_alias_max);
         state.link = Some(link);
-        // CONNACK first [MQTT-3.2.0-1], then what the session still owes the client.
+        // CONNACK first [MQTT-3.2.0-1], then what the session still owes the client. If the
+        // client's Maximum Packet Size cannot take the properties, they are left out rather
+        // than the CONNACK [MQTT-3.1.2-24].
+        let max_size = client_max_packet_size as usize;
+        if connack.properties != ConnAckProperties::default()
+            && Packet::ConnAck(connack.clone())
+                .encoded_size(version)
+                .unwrap_or(usize::MAX)
+                > max_size
+        {
+            connack.properties = ConnAckProperties::default();
+        }
         state.write_packet(&Packet::ConnAck(connack));
         if session_present {
             // resend_inflight also fills the rest of the window from the queue.
@@ -460,7 +472,9 @@ fn discard_session(broker: &Broker, session: &Arc<Session>) {
         let unacknowledged = state
             .inflight
             .drain(..)
-            .filter(|i| i.stage == Stage::Published)
+            // A QoS 2 message already sent may reach no other member [MQTT-4.8.2-5]; QoS 1
+            // ones and those still queued may.
+            .filter(|i| i.stage == Stage::Published && i.qos == QoS::AtLeastOnce)
             .map(|i| i.delivery);
         let orphans: Vec<Delivery> = unacknowledged
             .chain(state.queue.drain(..))
