@@ -14,16 +14,16 @@ use bytes::BytesMut;
 use bytestring::ByteString;
 use linnet_proto::{
     codec::read_varint, ConnAck, ConnAckProperties, Connect, DecodeError, Decoder, Disconnect,
-    Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode, SubAck, Subscribe, TopicFilter,
-    UnsubAck, Unsubscribe, Will,
+    Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode, SubAck, Subscribe, UnsubAck,
+    Unsubscribe, Will,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
 use crate::message::Message;
-use crate::router::Entry;
-use crate::session::{Delivery, Link, QueueLimits, Session, Stage};
-use crate::{lock, read, write, Broker};
+use crate::routing::{attach_session, discard_session};
+use crate::session::{Link, Session, Stage};
+use crate::{lock, Broker};
 
 /// Why the connected phase ended.
 #[derive(Debug)]
@@ -245,7 +245,7 @@ where
             return None;
         }
         if will.topic.as_str().starts_with('$') {
-            refuse(&mut stream, version, not_authorized(v5)).await;
+            refuse(&mut stream, version, ReasonCode::NOT_AUTHORIZED).await;
             return None;
         }
     }
@@ -401,10 +401,6 @@ fn retain_refusal(v5: bool) -> ReasonCode {
     }
 }
 
-fn not_authorized(_v5: bool) -> ReasonCode {
-    ReasonCode::NOT_AUTHORIZED
-}
-
 /// What the server tells a v5 client it supports (MQTT 5.0 3.2.2.3).
 fn connack_properties(
     broker: &Broker,
@@ -433,69 +429,6 @@ fn connack_properties(
         shared_subscription_available: (!mqtt.shared_subscription_available).then_some(false),
         server_keep_alive,
         ..ConnAckProperties::default()
-    }
-}
-
-/// Finds or creates the session for `client_id` and takes it from any connection that holds
-/// it (that connection is woken and closes with 0x8E) [MQTT-3.1.4-3]. Returns the session,
-/// whether it was resumed, and a session that clean start replaced.
-fn attach_session(
-    broker: &Broker,
-    client_id: &ByteString,
-    clean_start: bool,
-) -> (Arc<Session>, bool, Option<Arc<Session>>) {
-    let mut sessions = lock(&broker.inner.sessions);
-    let existing = sessions.get(client_id).cloned();
-    if let Some(old) = &existing {
-        // Detach the old connection; it notices its generation is gone and closes.
-        lock(&old.state).link = None;
-        old.wake.notify_one();
-    }
-    match existing {
-        Some(old) if !clean_start => (old, true, None),
-        other => {
-            let session = Arc::new(Session::new(broker.next_session_id(), client_id.clone()));
-            sessions.insert(client_id.clone(), session.clone());
-            (session, false, other)
-        }
-    }
-}
-
-/// Ends a session: its subscriptions leave the router, and messages it received through a
-/// shared subscription but never acknowledged go to another member of the group (MQTT 5.0
-/// 4.8.2).
-fn discard_session(broker: &Broker, session: &Arc<Session>) {
-    let (subscriptions, orphans) = {
-        let mut guard = lock(&session.state);
-        // Through a plain reference, so that fields can be borrowed separately.
-        let state = &mut *guard;
-        let unacknowledged = state
-            .inflight
-            .drain(..)
-            // A QoS 2 message already sent may reach no other member [MQTT-4.8.2-5]; QoS 1
-            // ones and those still queued may.
-            .filter(|i| i.stage == Stage::Published && i.qos == QoS::AtLeastOnce)
-            .map(|i| i.delivery);
-        let orphans: Vec<Delivery> = unacknowledged
-            .chain(state.queue.drain(..))
-            .filter(|d| d.shared.is_some())
-            .collect();
-        let subscriptions: Vec<TopicFilter> = state
-            .subscriptions
-            .drain()
-            .map(|(_, filter)| filter)
-            .collect();
-        (subscriptions, orphans)
-    };
-    if !subscriptions.is_empty() {
-        let mut router = write(&broker.inner.router);
-        for filter in &subscriptions {
-            router.unsubscribe(filter, session.id);
-        }
-    }
-    broker.inner.store.session_ended(&session.client_id);
-    if !orphans.is_empty() {
-        broker.redispatch_shared(orphans);
     }
 }
 
@@ -936,273 +869,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-impl Broker {
-    /// Routes a message to every matching subscription and stores it if retained. Returns how
-    /// many subscriptions matched.
-    pub(crate) fn publish(&self, message: Arc<Message>) -> usize {
-        if message.retain {
-            let mut retained = write(&self.inner.retained);
-            if message.payload.is_empty() {
-                // An empty retained message deletes the topic's retained message [MQTT-3.3.1-6].
-                if retained.remove(&message.topic).is_some() {
-                    self.inner.store.retained_cleared(&message.topic);
-                }
-            } else {
-                retained.insert(message.topic.clone(), message.clone());
-                self.inner.store.retained_set(&message);
-            }
-        }
-        let now = Instant::now();
-        let limits = self.queue_limits();
-        let stats = &self.inner.stats;
-        let router = read(&self.inner.router);
-        let mut targets: Vec<(&Entry<Arc<Session>>, bool)> = Vec::new();
-        router.for_each_match(
-            &message.topic,
-            |s| s.is_connected(),
-            |entry, shared| {
-                // No Local: not back to the publisher's own non-shared subscriptions [MQTT-3.8.3-3].
-                if !(entry.options.no_local && entry.client == message.origin && !shared) {
-                    targets.push((entry, shared));
-                }
-            },
-        );
-        let matched = targets.len();
-        // One copy per client for overlapping subscriptions, at the highest QoS, with every
-        // subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]; shared picks stay separate.
-        targets.sort_unstable_by_key(|(entry, shared)| (entry.client, *shared));
-        let mut index = 0;
-        while index < targets.len() {
-            let (first, shared) = targets[index];
-            let mut qos = first.options.qos;
-            let mut keep_retain = first.options.retain_as_published;
-            let mut ids: Vec<std::num::NonZeroU32> = first.identifier.into_iter().collect();
-            let mut next = index + 1;
-            while !shared
-                && next < targets.len()
-                && targets[next].0.client == first.client
-                && !targets[next].1
-            {
-                let entry = targets[next].0;
-                qos = qos.max(entry.options.qos);
-                keep_retain |= entry.options.retain_as_published;
-                ids.extend(entry.identifier);
-                next += 1;
-            }
-            index = next;
-            let delivery = Delivery {
-                qos: message.qos.min(qos),
-                // Live messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12].
-                retain: message.retain && keep_retain,
-                subscription_ids: ids,
-                message: message.clone(),
-                shared: first.shared_filter.clone(),
-            };
-            let session = &first.subscriber;
-            let wake = lock(&session.state).deliver(delivery, limits, stats, now);
-            if wake {
-                session.wake.notify_one();
-            }
-        }
-        matched
-    }
-
-    /// Sends each delivery to another member of the shared subscription it came through.
-    fn redispatch_shared(&self, orphans: Vec<Delivery>) {
-        let now = Instant::now();
-        let limits = self.queue_limits();
-        let router = read(&self.inner.router);
-        for mut delivery in orphans {
-            let Some(filter) = &delivery.shared else {
-                continue;
-            };
-            let Some(member) = router.shared_member(filter, |s| s.is_connected()) else {
-                continue;
-            };
-            delivery.qos = delivery.message.qos.min(member.options.qos);
-            delivery.subscription_ids = member.identifier.into_iter().collect();
-            let session = &member.subscriber;
-            if lock(&session.state).deliver(delivery, limits, &self.inner.stats, now) {
-                session.wake.notify_one();
-            }
-        }
-    }
-
-    fn queue_limits(&self) -> QueueLimits {
-        let limits = &self.config().limits;
-        QueueLimits {
-            max_queued: limits.max_queued_messages,
-            max_outbound_bytes: limits.max_outbound_bytes,
-        }
-    }
-
-    /// Adds or replaces a subscription; true when the session already had this filter.
-    fn subscribe(
-        &self,
-        session: &Arc<Session>,
-        subscription: &linnet_proto::Subscription,
-        identifier: Option<std::num::NonZeroU32>,
-    ) -> bool {
-        let entry = Entry {
-            subscriber: session.clone(),
-            client: session.id,
-            options: subscription.options,
-            identifier,
-            shared_filter: subscription
-                .filter
-                .shared()
-                .is_some()
-                .then(|| subscription.filter.clone()),
-        };
-        self.inner.store.subscribed(
-            &session.client_id,
-            &subscription.filter,
-            subscription.options,
-            identifier,
-        );
-        write(&self.inner.router).subscribe(&subscription.filter, entry);
-        let key = ByteString::from(subscription.filter.as_str());
-        lock(&session.state)
-            .subscriptions
-            .insert(key, subscription.filter.clone())
-            .is_some()
-    }
-
-    fn unsubscribe(&self, session: &Arc<Session>, filter: &linnet_proto::TopicFilter) -> bool {
-        if write(&self.inner.router).unsubscribe(filter, session.id) {
-            self.inner.store.unsubscribed(&session.client_id, filter);
-        }
-        lock(&session.state)
-            .subscriptions
-            .remove(filter.as_str())
-            .is_some()
-    }
-
-    /// Sends the retained messages matching a new subscription, per Retain Handling.
-    fn send_retained(
-        &self,
-        session: &Arc<Session>,
-        subscription: &linnet_proto::Subscription,
-        identifier: Option<std::num::NonZeroU32>,
-        existed: bool,
-    ) {
-        use linnet_proto::RetainHandling;
-        let options = subscription.options;
-        let wanted = match options.retain_handling {
-            RetainHandling::SendAtSubscribe => true,
-            RetainHandling::SendIfNew => !existed,
-            RetainHandling::DoNotSend => false,
-        };
-        // Shared subscriptions get no retained messages (MQTT 5.0 4.8.2).
-        if !wanted || subscription.filter.shared().is_some() {
-            return;
-        }
-        let now = Instant::now();
-        let matching: Vec<Arc<Message>> = {
-            let retained = read(&self.inner.retained);
-            let filter = subscription.filter.match_filter();
-            if subscription.filter.has_wildcards() {
-                retained
-                    .values()
-                    .filter(|m| linnet_proto::topic::topic_matches(filter, &m.topic))
-                    .cloned()
-                    .collect()
-            } else {
-                retained.get(filter).cloned().into_iter().collect()
-            }
-        };
-        let limits = self.queue_limits();
-        let mut state = lock(&session.state);
-        for message in matching {
-            if message.is_expired(now) {
-                continue;
-            }
-            let delivery = Delivery {
-                qos: message.qos.min(options.qos),
-                // Retained messages sent on subscribe keep RETAIN 1 [MQTT-3.3.1-8].
-                retain: true,
-                subscription_ids: identifier.into_iter().collect(),
-                message,
-                shared: None,
-            };
-            state.deliver(delivery, limits, &self.inner.stats, now);
-        }
-    }
-
-    /// Publishes a will now, or after `delay` seconds unless a connection has attached to the
-    /// session since the one that left (`generation`) [MQTT-3.1.3-9].
-    fn schedule_will(&self, session: Arc<Session>, will: Will, delay: u32, generation: u64) {
-        if delay == 0 {
-            self.publish(will_message(&will, session.id));
-            return;
-        }
-        let broker = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
-            if still_detached_since(&session, generation) {
-                // Its Message Expiry counts from now, when it is published (MQTT 5.0 3.1.3.2.4).
-                broker.publish(will_message(&will, session.id));
-            }
-        });
-    }
-
-    /// Ends a detached session now (expiry 0) or after its expiry interval, unless a client
-    /// has attached since the connection that left (`generation`) [MQTT-4.1.0-2].
-    fn schedule_session_end(&self, session: Arc<Session>, expiry: u32, generation: u64) {
-        if expiry == u32::MAX {
-            return;
-        }
-        let broker = self.clone();
-        let end = move || {
-            let mut sessions = lock(&broker.inner.sessions);
-            let same = sessions
-                .get(&session.client_id)
-                .is_some_and(|s| Arc::ptr_eq(s, &session));
-            if same && still_detached_since(&session, generation) {
-                sessions.remove(&session.client_id);
-                drop(sessions);
-                discard_session(&broker, &session);
-            }
-        };
-        if expiry == 0 {
-            end();
-        } else {
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
-                end();
-            });
-        }
-    }
-}
-
-/// True while no connection has attached to `session` since the one of `generation` left.
-fn still_detached_since(session: &Session, generation: u64) -> bool {
-    let state = lock(&session.state);
-    state.link.is_none() && state.detached_generation == generation
-}
-
-/// The message a will becomes when it is published.
-fn will_message(will: &Will, origin: u64) -> Arc<Message> {
-    let properties = &will.properties;
-    Arc::new(Message {
-        topic: will.topic.clone().into_inner(),
-        payload: will.payload.clone(),
-        qos: will.qos,
-        retain: will.retain,
-        properties: linnet_proto::PublishProperties {
-            payload_format_indicator: properties.payload_format_indicator,
-            message_expiry_interval: properties.message_expiry_interval,
-            response_topic: properties.response_topic.clone(),
-            correlation_data: properties.correlation_data.clone(),
-            user_properties: properties.user_properties.clone(),
-            content_type: properties.content_type.clone(),
-            ..Default::default()
-        },
-        expires_at: properties
-            .message_expiry_interval
-            .map(|secs| Instant::now() + Duration::from_secs(u64::from(secs))),
-        origin,
-    })
 }

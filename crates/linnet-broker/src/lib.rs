@@ -10,6 +10,7 @@ mod connection;
 mod listener;
 mod message;
 pub mod router;
+mod routing;
 mod session;
 pub mod store;
 mod sys;
