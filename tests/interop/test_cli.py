@@ -10,7 +10,7 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import ROOT, free_port, wait_for_port
+from linnet_process import ROOT, free_port, wait_for_port
 
 BINARY = os.environ.get("LINNET_BIN", str(ROOT / "target/debug/linnet"))
 
