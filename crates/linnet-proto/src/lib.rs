@@ -2,7 +2,7 @@
 //!
 //! This crate owns the bytes on the wire and nothing else: one [`Packet`] model shared by all
 //! three protocol versions, a streaming [`Decoder`] over `BytesMut`, an encoder that writes into
-//! a caller's buffer, MQTT 5.0 [properties](properties), [reason codes](reason), validated
+//! a caller's buffer, MQTT 5.0 [properties], [reason codes](reason), validated
 //! [topic names and filters](topic), and [errors](error) named after the spec clause they
 //! enforce. Session state, timers and sockets live in the broker and client crates.
 //!
