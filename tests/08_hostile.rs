@@ -796,3 +796,27 @@ async fn mqtt_4_12_0_6_without_an_authentication_method_there_is_no_auth_exchang
         ))]
     );
 }
+
+#[tokio::test]
+async fn v5_disconnect_for_a_protocol_violation_says_why_in_a_reason_string() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client(ProtocolVersion::V5, "explained").await;
+    // PUBLISH with QoS 3 (both QoS bits set): malformed.
+    client
+        .send_bytes(&[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01])
+        .await;
+    let packets = client.expect_closed_raw().await;
+    let [linnet_proto::Packet::Disconnect(disconnect)] = &packets[..] else {
+        panic!("expected one DISCONNECT, got {packets:?}");
+    };
+    assert_eq!(
+        disconnect.reason_code,
+        linnet_proto::ReasonCode::MALFORMED_PACKET
+    );
+    let text = disconnect
+        .properties
+        .reason_string
+        .as_deref()
+        .expect("a reason string");
+    assert!(text.contains("MQTT-3.3.1-4"), "{text}");
+}

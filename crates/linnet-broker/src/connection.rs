@@ -60,6 +60,11 @@ struct Connection<S> {
     aliases: Vec<Option<ByteString>>,
     /// Highest alias the client may use (0 for 3.x: none).
     topic_alias_max: u16,
+    /// The client's Maximum Packet Size, for the packets written straight to the socket.
+    client_max_packet_size: u32,
+    /// Why the broker is closing the connection, in words, for the v5 DISCONNECT's Reason
+    /// String (set for protocol violations).
+    reason_string: Option<String>,
 }
 
 /// Runs a connection to completion. Never panics on peer input: every decode error ends in a
@@ -377,6 +382,8 @@ where
         will: connect.will,
         aliases: Vec::new(),
         topic_alias_max,
+        client_max_packet_size,
+        reason_string: None,
     };
     if connection.flush().await.is_err() {
         connection.close(Exit::Closed).await;
@@ -502,6 +509,7 @@ where
                 Ok(None) => return Ok(()),
                 Err(error) => {
                     debug!(peer = %self.peer, "protocol error: {error}");
+                    self.reason_string = Some(error.to_string());
                     return Err(Exit::ServerDisconnect(error.reason_code()));
                 }
             }
@@ -815,10 +823,15 @@ where
             if self.version.is_v5() && reason != ReasonCode::SUCCESS {
                 let _ = self.flush().await;
                 let mut out = BytesMut::new();
-                if Packet::Disconnect(Disconnect::new(reason))
-                    .encode(self.version, &mut out)
-                    .is_ok()
-                {
+                let mut disconnect = Disconnect::new(reason);
+                disconnect.properties.reason_string = self.reason_string.take().map(Into::into);
+                let max = self.client_max_packet_size;
+                let mut packet = Packet::Disconnect(disconnect);
+                if packet.encoded_size(self.version).unwrap_or(usize::MAX) > max as usize {
+                    // Too large for the client with its Reason String: send the code alone.
+                    packet = Packet::Disconnect(Disconnect::new(reason));
+                }
+                if packet.encode_within(self.version, max, &mut out).is_ok() {
                     let _ = self.stream.write_all(&out).await;
                     let _ = self.stream.flush().await;
                 }

@@ -178,8 +178,21 @@ impl RawClient {
     }
 
     /// Waits until the broker closes the connection; returns the packets it sent first
-    /// (a v5 DISCONNECT, say). Panics if it stays open for [`RECV_TIMEOUT`].
+    /// (a v5 DISCONNECT, say) with any DISCONNECT Reason String removed: that is free text
+    /// for people, so tests compare codes ([`RawClient::expect_closed_raw`] keeps it).
+    /// Panics if the connection stays open for [`RECV_TIMEOUT`].
     pub async fn expect_closed(&mut self) -> Vec<Packet> {
+        let mut packets = self.expect_closed_raw().await;
+        for packet in &mut packets {
+            if let Packet::Disconnect(disconnect) = packet {
+                disconnect.properties.reason_string = None;
+            }
+        }
+        packets
+    }
+
+    /// Like [`RawClient::expect_closed`], with the packets exactly as received.
+    pub async fn expect_closed_raw(&mut self) -> Vec<Packet> {
         let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
         let mut packets = Vec::new();
         loop {
