@@ -38,8 +38,10 @@ enum Exit {
     Closed,
 }
 
-/// A read-side size that keeps idle connections small and busy ones batched.
-const READ_CHUNK: usize = 4096;
+/// Read buffer sizes: small while a connection is idle (most of them are), doubled while
+/// reads keep filling it, up to a batch size that amortises the syscall.
+const READ_MIN: usize = 256;
+const READ_MAX: usize = 64 * 1024;
 
 /// Per-connection state in the `Connected` phase.
 struct Connection<S> {
@@ -73,14 +75,14 @@ pub(crate) async fn run<S>(broker: Broker, mut stream: S, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut read_buf = BytesMut::with_capacity(1024);
+    let mut read_buf = BytesMut::with_capacity(READ_MIN);
     let mut decoder = Decoder::new(ProtocolVersion::V3_1_1)
         .with_max_packet_size(broker.config().limits.max_packet_size);
     let timeout = Duration::from_secs(broker.config().limits.connect_timeout);
-    let first = tokio::time::timeout(
+    let first = Box::pin(tokio::time::timeout(
         timeout,
         read_connect(&mut stream, &mut read_buf, &mut decoder),
-    )
+    ))
     .await;
     let connect = match first {
         Err(_) => {
@@ -96,8 +98,10 @@ where
         }
         Ok(Ok(connect)) => connect,
     };
-    let Some(mut connection) = accept(&broker, stream, peer, read_buf, decoder, *connect).await
-    else {
+    // Boxed: the handshake's state (CONNECT, CONNACK, refusals) is large and short-lived; kept
+    // inline it would size every idle connection's task.
+    let accepted = Box::pin(accept(&broker, stream, peer, read_buf, decoder, *connect)).await;
+    let Some(mut connection) = accepted else {
         return;
     };
     broker
@@ -111,7 +115,7 @@ where
         .stats
         .clients_connected
         .fetch_sub(1, Ordering::Relaxed);
-    connection.close(exit).await;
+    Box::pin(connection.close(exit)).await;
 }
 
 /// Reads until the first packet. `Err(Some(bytes))`: refuse with these bytes, then close;
@@ -138,7 +142,7 @@ async fn read_connect<S: AsyncRead + Unpin>(
                 return Err(connect_refusal(&error, level));
             }
         }
-        read_buf.reserve(READ_CHUNK);
+        read_buf.reserve(READ_MIN);
         match stream.read_buf(read_buf).await {
             Ok(0) | Err(_) => return Err(None),
             Ok(_) => {}
@@ -233,7 +237,8 @@ where
             broker.next_session_id() ^ 0x5eed_0000_0000
         ))
     } else {
-        connect.client_id.clone()
+        // A copy of its own: a slice would pin the whole read buffer for the session's life.
+        ByteString::from(&*connect.client_id)
     };
     if v5 && connect.properties.authentication_method.is_some() {
         // No enhanced authentication method is supported yet [MQTT-4.12.0-1].
@@ -456,10 +461,12 @@ where
             Ok(false) => return Exit::TakenOver,
             Err(()) => return Exit::Closed,
         }
+        let mut read_size = READ_MIN;
         loop {
-            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
-                self.read_buf.reserve(READ_CHUNK);
+            if self.read_buf.capacity() - self.read_buf.len() < read_size / 2 {
+                self.read_buf.reserve(read_size);
             }
+            let room = self.read_buf.capacity() - self.read_buf.len();
             // Unbiased: a subscriber flooded with output must still read its acks.
             tokio::select! {
                 _ = shutdown.changed() => return Exit::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN),
@@ -475,11 +482,16 @@ where
                         Ok(0) | Err(_) => return Exit::Closed,
                         Ok(n) => {
                             self.broker.inner.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                            read_size = next_read_size(read_size, n, room);
                         }
                     }
                     deadline = self.keep_alive_deadline();
                     if let Err(exit) = self.handle_buffered() {
                         return exit;
+                    }
+                    // Quiet again after a burst: give the large buffer back.
+                    if self.read_buf.is_empty() && self.read_buf.capacity() > 4 * read_size {
+                        self.read_buf = BytesMut::new();
                     }
                     match self.flush().await {
                         Ok(true) => {}
@@ -874,6 +886,18 @@ where
             self.broker
                 .schedule_session_end(self.session.clone(), expiry, self.generation);
         }
+    }
+}
+
+/// The next read buffer size: double when a read filled all the room it had, halve when it
+/// used less than a quarter of the size.
+fn next_read_size(size: usize, read: usize, room: usize) -> usize {
+    if read >= room {
+        (size * 2).min(READ_MAX)
+    } else if read < size / 4 {
+        (size / 2).max(READ_MIN)
+    } else {
+        size
     }
 }
 
