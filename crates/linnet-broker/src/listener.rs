@@ -131,13 +131,15 @@ async fn handle(broker: Broker, stream: TcpStream, peer: SocketAddr, kind: Kind)
         Kind::Tcp => connection::run(broker, stream, peer).await,
         // Boxed: the handshake and the WebSocket state are far larger than a TCP connection's,
         // and would otherwise size every task.
-        Kind::WebSocket => Box::pin(async move {
-            let path = broker.config().listeners.ws_path.clone();
-            match crate::ws::accept(stream, &path).await {
-                Ok(ws) => connection::run(broker, ws, peer).await,
-                Err(error) => debug!(%peer, "WebSocket handshake failed: {error}"),
-            }
-        })
-        .await,
+        Kind::WebSocket => {
+            Box::pin(async move {
+                let path = broker.config().listeners.ws_path.clone();
+                match crate::ws::accept(stream, &path).await {
+                    Ok(ws) => connection::run(broker, ws, peer).await,
+                    Err(error) => debug!(%peer, "WebSocket handshake failed: {error}"),
+                }
+            })
+            .await
+        }
     }
 }
