@@ -68,29 +68,10 @@ mod tests {
     use bytes::{Bytes, BytesMut};
 
     use super::*;
-    use crate::packet::test_support::{self, assert_wire};
+    use crate::packet::test_support::{assert_rejected, assert_wire};
     use crate::packet::Packet;
     use crate::properties::PropertyId;
     use crate::types::ProtocolVersion;
-
-    /// [`test_support::decode`], after checking that a one-byte remaining length in `wire`
-    /// matches its body, so that no rejection below comes from a miscounted vector.
-    fn decode(version: ProtocolVersion, wire: &[u8]) -> Result<Packet, DecodeError> {
-        if wire[1] < 0x80 {
-            assert_eq!(usize::from(wire[1]), wire.len() - 2, "test vector length");
-        }
-        test_support::decode(version, wire)
-    }
-
-    fn assert_rejected(
-        version: ProtocolVersion,
-        wire: &[u8],
-        error: DecodeError,
-        reason: ReasonCode,
-    ) {
-        assert_eq!(decode(version, wire), Err(error.clone()));
-        assert_eq!(error.reason_code(), reason, "{error}");
-    }
 
     #[test]
     fn spec_3_15_2_1_success_without_properties_is_empty() {

@@ -288,6 +288,29 @@ pub(crate) mod test_support {
         assert_eq!(decode(version, wire).unwrap(), *packet);
     }
 
+    /// [`decode`], after checking that a one-byte remaining length in `wire` matches its
+    /// body, so that no rejection in a test comes from a miscounted vector.
+    pub(crate) fn checked_decode(
+        version: ProtocolVersion,
+        wire: &[u8],
+    ) -> Result<Packet, crate::DecodeError> {
+        if wire[1] < 0x80 {
+            assert_eq!(usize::from(wire[1]), wire.len() - 2, "test vector length");
+        }
+        decode(version, wire)
+    }
+
+    /// Asserts `wire` is rejected with `error`, and that `error` maps to `reason`.
+    pub(crate) fn assert_rejected(
+        version: ProtocolVersion,
+        wire: &[u8],
+        error: crate::DecodeError,
+        reason: crate::ReasonCode,
+    ) {
+        assert_eq!(checked_decode(version, wire), Err(error.clone()));
+        assert_eq!(error.reason_code(), reason, "{error}");
+    }
+
     /// Decodes one packet that must use all of `wire`.
     pub(crate) fn decode(
         version: ProtocolVersion,

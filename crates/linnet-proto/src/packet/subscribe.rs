@@ -162,20 +162,11 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-    use crate::packet::test_support::{self, assert_wire};
+    use crate::packet::test_support::{assert_rejected, assert_wire, checked_decode as decode};
     use crate::packet::Packet;
     use crate::properties::PropertyId;
     use crate::reason::ReasonCode;
     use crate::topic::TopicError;
-
-    /// [`test_support::decode`], after checking that a one-byte remaining length in `wire`
-    /// matches its body, so that no rejection below comes from a miscounted vector.
-    fn decode(version: ProtocolVersion, wire: &[u8]) -> Result<Packet, DecodeError> {
-        if wire[1] < 0x80 {
-            assert_eq!(usize::from(wire[1]), wire.len() - 2, "test vector length");
-        }
-        test_support::decode(version, wire)
-    }
 
     fn id(n: u16) -> PacketId {
         PacketId::new(n).unwrap()
@@ -186,16 +177,6 @@ mod tests {
             filter: TopicFilter::new(filter).unwrap(),
             options,
         }
-    }
-
-    fn assert_rejected(
-        version: ProtocolVersion,
-        wire: &[u8],
-        error: DecodeError,
-        reason: ReasonCode,
-    ) {
-        assert_eq!(decode(version, wire), Err(error.clone()));
-        assert_eq!(error.reason_code(), reason, "{error}");
     }
 
     /// A v5 SUBSCRIBE, packet id 1, no properties, one filter "a/b" with `options`.
