@@ -566,3 +566,28 @@ async fn mqtt311_3_1_2_12_without_the_will_flag_no_will_is_published() {
     assert_eq!(watcher.recv().await, Packet::PingResp);
     watcher.expect_nothing(QUIET).await;
 }
+
+#[tokio::test]
+async fn delayed_will_is_published_at_once_when_a_clean_start_ends_the_session() {
+    let broker = TestBroker::start().await;
+    let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
+    let (_old, _) = connect(
+        &broker,
+        connect_with_will(
+            V5,
+            "replaced",
+            delayed_will("will/replaced", b"gone", 60),
+            Some(60),
+        ),
+    )
+    .await;
+    // The same client id with Clean Start ends the old session, and the session's end
+    // publishes the will without waiting for its 60 s delay (MQTT 5.0 3.1.3.2.2).
+    let (_new, connack) = connect(&broker, Connect::new(V5, "replaced")).await;
+    assert!(!connack.session_present);
+    let will = watcher.recv_publish().await;
+    assert_eq!(
+        (&*will.topic, &will.payload[..]),
+        ("will/replaced", &b"gone"[..])
+    );
+}

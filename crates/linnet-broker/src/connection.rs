@@ -874,9 +874,14 @@ where
         if publish_will {
             if let Some(will) = self.will.take() {
                 let delay = will.properties.will_delay_interval.unwrap_or(0).min(expiry);
-                // Taken over by a connection that resumed the session: a delayed will is
-                // cancelled [MQTT-3.1.3-9]; an immediate one still goes out.
-                if !(taken_over && delay > 0) {
+                if taken_over && !self.broker.is_current_session(&self.session) {
+                    // A clean start replaced the session: it has ended, so the will goes out
+                    // now, whatever its delay (MQTT 5.0 3.1.3.2.2).
+                    self.broker
+                        .schedule_will(self.session.clone(), will, 0, self.generation);
+                } else if !(taken_over && delay > 0) {
+                    // Taken over by a connection that resumed the session: a delayed will is
+                    // cancelled [MQTT-3.1.3-9]; an immediate one still goes out.
                     self.broker
                         .schedule_will(self.session.clone(), will, delay, self.generation);
                 }

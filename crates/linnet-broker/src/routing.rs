@@ -148,6 +148,13 @@ impl Broker {
         matched
     }
 
+    /// Whether `session` is still the registered session of its client id.
+    pub(crate) fn is_current_session(&self, session: &Arc<Session>) -> bool {
+        lock(&self.inner.sessions)
+            .get(&session.client_id)
+            .is_some_and(|current| Arc::ptr_eq(current, session))
+    }
+
     /// Sends each delivery to another member of the shared subscription it came through.
     fn redispatch_shared(&self, orphans: Vec<Delivery>) {
         let now = Instant::now();
