@@ -820,3 +820,36 @@ async fn v5_disconnect_for_a_protocol_violation_says_why_in_a_reason_string() {
         .expect("a reason string");
     assert!(text.contains("MQTT-3.3.1-4"), "{text}");
 }
+
+#[tokio::test]
+async fn topics_with_more_levels_than_the_limit_are_refused() {
+    let broker = TestBroker::with_config(|c| c.limits.max_topic_levels = 3).await;
+    let mut client = broker.client(ProtocolVersion::V5, "deep").await;
+    let suback = client
+        .subscribe("a/b/c/d", linnet_proto::QoS::AtMostOnce)
+        .await;
+    assert_eq!(
+        suback.reason_codes,
+        vec![linnet_proto::ReasonCode::TOPIC_FILTER_INVALID]
+    );
+    let allowed = client
+        .subscribe("a/b/#", linnet_proto::QoS::AtMostOnce)
+        .await;
+    assert_eq!(
+        allowed.reason_codes,
+        vec![linnet_proto::ReasonCode::GRANTED_QOS_0]
+    );
+    let deep = linnet_proto::Publish::new("a/b/c/d", &b"x"[..])
+        .with_qos(linnet_proto::QoS::AtLeastOnce, Some(pid(7)));
+    client.send(deep).await;
+    let linnet_proto::Packet::PubAck(ack) = client.recv().await else {
+        panic!("expected PUBACK");
+    };
+    assert_eq!(
+        ack.reason_code,
+        linnet_proto::ReasonCode::TOPIC_NAME_INVALID
+    );
+    // Nothing was routed to the `a/b/#` subscription.
+    client.send(linnet_proto::Packet::PingReq).await;
+    assert_eq!(client.recv().await, linnet_proto::Packet::PingResp);
+}
