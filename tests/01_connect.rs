@@ -8,7 +8,7 @@ use linnet_proto::{
     BytesMut, ConnAck, Connect, Disconnect, Packet, PacketType, ProtocolVersion, PubResponse,
     Publish, QoS, ReasonCode, Subscribe, TopicName, Will,
 };
-use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
+use linnet_testkit::{connect_ok, persistent, pid, qos1, topic_filter, RawClient, TestBroker};
 
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 const V5: ProtocolVersion = ProtocolVersion::V5;
@@ -185,36 +185,6 @@ async fn mqtt_3_1_4_2_unknown_authentication_method_is_refused() {
 /// How long a negative check waits for a packet that must not come.
 const QUIET: Duration = Duration::from_millis(200);
 
-/// PINGREQ / PINGRESP: the broker has handled everything this client sent before, and (since
-/// it answers in order) nothing else was queued for this client ahead of the PINGRESP.
-async fn ping(client: &mut RawClient) {
-    client.send(Packet::PingReq).await;
-    assert_eq!(client.recv().await, Packet::PingResp);
-}
-
-/// A CONNECT that resumes (or creates) a session that outlives the connection.
-fn persistent(version: ProtocolVersion, client_id: &str) -> Connect {
-    let mut connect = Connect::new(version, client_id);
-    connect.clean_start = false;
-    if version.is_v5() {
-        connect.properties.session_expiry_interval = Some(60);
-    }
-    connect
-}
-
-/// Connects with `connect` and asserts success.
-async fn connect_ok(broker: &TestBroker, connect: Connect) -> (RawClient, ConnAck) {
-    let (client, connack) = RawClient::connect(broker.tcp, connect).await;
-    assert_eq!(connack.reason_code, ReasonCode::SUCCESS, "{connack:?}");
-    (client, connack)
-}
-
-/// Ends a connection with a normal DISCONNECT and waits for the broker to close it.
-async fn hang_up(client: &mut RawClient) {
-    client.send(Disconnect::default()).await;
-    assert!(client.expect_closed().await.is_empty());
-}
-
 /// `packets` encoded back to back for `version`, to be sent in one write.
 fn pipelined(version: ProtocolVersion, packets: Vec<Packet>) -> Vec<u8> {
     let mut wire = BytesMut::new();
@@ -238,21 +208,6 @@ fn v311_connect(flags: u8, payload: &[u8]) -> Vec<u8> {
 /// A will on `topic` with payload "bye".
 fn will_on(topic: &str) -> Will {
     Will::new(TopicName::new(topic).expect("valid will topic"), "bye")
-}
-
-/// A QoS 1 PUBLISH with packet id `id`.
-fn qos1(topic: &str, payload: &'static str, id: u16) -> Publish {
-    Publish::new(topic, payload).with_qos(QoS::AtLeastOnce, Some(pid(id)))
-}
-
-/// Publishes `publish` at QoS 1 and waits for its PUBACK.
-async fn publish_acked(client: &mut RawClient, publish: Publish) {
-    let id = publish.packet_id.expect("QoS 1");
-    client.send(publish).await;
-    match client.recv().await {
-        Packet::PubAck(ack) => assert_eq!(ack.packet_id, id),
-        other => panic!("expected PUBACK, got {other:?}"),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,7 +250,7 @@ async fn mqtt311_3_1_2_1_connect_with_another_protocol_name_is_not_processed() {
     client.send_bytes(&wire).await;
     // No CONNACK, no session, no will, and the PUBLISH behind it is not routed.
     assert_eq!(client.expect_closed().await, Vec::new());
-    ping(&mut watcher).await;
+    watcher.ping().await;
     watcher.expect_nothing(QUIET).await;
 }
 
@@ -341,11 +296,13 @@ async fn mqtt_3_1_3_2_session_state_is_identified_by_the_client_id() {
             let (mut client, connack) = connect_ok(&broker, persistent(version, id)).await;
             assert!(!connack.session_present);
             client.subscribe(&format!("{id}/t"), QoS::AtLeastOnce).await;
-            hang_up(&mut client).await;
+            client.hang_up().await;
         }
         let mut publisher = broker.client(version, "publisher").await;
-        publish_acked(&mut publisher, qos1("alpha/t", "for alpha", 1)).await;
-        publish_acked(&mut publisher, qos1("beta/t", "for beta", 2)).await;
+        publisher
+            .publish_acked(qos1("alpha/t", "for alpha", 1))
+            .await;
+        publisher.publish_acked(qos1("beta/t", "for beta", 2)).await;
         // Each identifier resumes its own session: its subscription and its queued message.
         for id in ["beta", "alpha"] {
             let (mut client, connack) = connect_ok(&broker, persistent(version, id)).await;
@@ -361,7 +318,7 @@ async fn mqtt_3_1_3_2_session_state_is_identified_by_the_client_id() {
             client
                 .send(Packet::PubAck(PubResponse::new(packet_id)))
                 .await;
-            ping(&mut client).await;
+            client.ping().await;
         }
         // An identifier that never connected has no session.
         let (_client, connack) = connect_ok(&broker, persistent(version, "gamma")).await;
@@ -436,8 +393,8 @@ async fn mqtt311_3_1_3_6_empty_client_ids_get_unique_identifiers() {
     publisher.publish("two", b"2").await;
     assert_eq!(first.recv_publish().await, Publish::new("one", "1"));
     assert_eq!(second.recv_publish().await, Publish::new("two", "2"));
-    ping(&mut first).await;
-    ping(&mut second).await;
+    first.ping().await;
+    second.ping().await;
 }
 
 #[tokio::test]
@@ -449,21 +406,21 @@ async fn mqtt_3_1_4_4_clean_start_decides_whether_the_session_is_resumed() {
         let (mut client, connack) = connect_ok(&broker, persistent(version, "cs")).await;
         assert!(!connack.session_present);
         client.subscribe("cs/t", QoS::AtLeastOnce).await;
-        hang_up(&mut client).await;
+        client.hang_up().await;
         // Clean Start 0: the session and its subscription are resumed.
         let (mut client, connack) = connect_ok(&broker, persistent(version, "cs")).await;
         assert!(connack.session_present, "{version}");
         publisher.publish("cs/t", b"kept").await;
         assert_eq!(client.recv_publish().await, Publish::new("cs/t", "kept"));
-        hang_up(&mut client).await;
+        client.hang_up().await;
         // Clean Start 1: a new session, without the old subscription.
         let mut fresh = persistent(version, "cs");
         fresh.clean_start = true;
         let (mut client, connack) = connect_ok(&broker, fresh).await;
         assert!(!connack.session_present, "{version}");
         publisher.publish("cs/t", b"gone").await;
-        ping(&mut publisher).await;
-        ping(&mut client).await;
+        publisher.ping().await;
+        client.ping().await;
         client.expect_nothing(QUIET).await;
     }
 }
@@ -509,7 +466,7 @@ async fn mqtt_3_1_4_6_nothing_sent_after_a_refused_connect_is_processed() {
             "{version}"
         );
     }
-    ping(&mut watcher).await;
+    watcher.ping().await;
     watcher.expect_nothing(QUIET).await;
     // Nothing was retained either.
     let mut late = broker.client(V5, "late").await;
@@ -527,9 +484,9 @@ async fn mqtt311_3_2_0_1_connack_comes_before_queued_messages_and_pipelined_answ
         let broker = TestBroker::start().await;
         let (mut client, _) = connect_ok(&broker, persistent(version, "first")).await;
         client.subscribe("first/t", QoS::AtLeastOnce).await;
-        hang_up(&mut client).await;
+        client.hang_up().await;
         let mut publisher = broker.client(version, "publisher").await;
-        publish_acked(&mut publisher, qos1("first/t", "queued", 1)).await;
+        publisher.publish_acked(qos1("first/t", "queued", 1)).await;
         // Resume with a SUBSCRIBE and a PINGREQ behind the CONNECT.
         let wire = pipelined(
             version,
@@ -581,7 +538,7 @@ async fn mqtt_3_2_2_6_refusing_connack_has_session_present_0() {
         let broker = limited_broker().await;
         let (mut client, _) = connect_ok(&broker, persistent(version, "keeper")).await;
         client.subscribe("keeper/t", QoS::AtMostOnce).await;
-        hang_up(&mut client).await;
+        client.hang_up().await;
         // Refused while a session exists for "keeper".
         let mut refusals = Vec::new();
         let mut sys_will = persistent(version, "keeper");

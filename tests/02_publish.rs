@@ -10,28 +10,15 @@ use linnet_proto::{
     Bytes, BytesMut, Connect, Disconnect, Packet, PacketId, ProtocolVersion, PubResponse, Publish,
     QoS, ReasonCode, SubAck, Subscribe, SubscribeProperties, UnsubAck, Unsubscribe,
 };
-use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
+use linnet_testkit::{pid, publish, topic_filter, RawClient, TestBroker};
 
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const QUIET: Duration = Duration::from_millis(200);
 
-/// A PUBLISH at `qos`; `id` is used only for QoS 1 and 2.
-fn publish(topic: &str, payload: impl Into<Bytes>, qos: QoS, id: u16) -> Publish {
-    let packet_id = (qos != QoS::AtMostOnce).then(|| pid(id));
-    Publish::new(topic, payload).with_qos(qos, packet_id)
-}
-
 /// The PUBLISH the broker should send for `topic`/`payload` at `qos` with packet id `id`.
 fn delivered(topic: &str, payload: impl Into<Bytes>, qos: QoS, id: Option<PacketId>) -> Publish {
     Publish::new(topic, payload).with_qos(qos, id)
-}
-
-/// PINGREQ / PINGRESP: the broker has handled everything this client sent before, and (since
-/// the broker answers in order) nothing else was queued for this client ahead of the PINGRESP.
-async fn ping(client: &mut RawClient) {
-    client.send(Packet::PingReq).await;
-    assert_eq!(client.recv().await, Packet::PingResp);
 }
 
 /// Subscribes with a v5 Subscription Identifier and returns the SUBACK.
@@ -41,45 +28,7 @@ async fn subscribe_with_id(client: &mut RawClient, filter: &str, qos: QoS, id: u
         subscription_identifier: NonZeroU32::new(id),
         ..Default::default()
     };
-    client.send(subscribe).await;
-    match client.recv().await {
-        Packet::SubAck(suback) => suback,
-        other => panic!("expected SUBACK, got {other:?}"),
-    }
-}
-
-/// Receives a PUBLISH and completes its QoS flow as the receiving client.
-async fn recv_and_ack(client: &mut RawClient) -> Publish {
-    let publish = client.recv_publish().await;
-    match (publish.qos, publish.packet_id) {
-        (QoS::AtMostOnce, None) => {}
-        (QoS::AtLeastOnce, Some(id)) => client.send(Packet::PubAck(PubResponse::new(id))).await,
-        (QoS::ExactlyOnce, Some(id)) => {
-            client.send(Packet::PubRec(PubResponse::new(id))).await;
-            assert_eq!(client.recv().await, Packet::PubRel(PubResponse::new(id)));
-            client.send(Packet::PubComp(PubResponse::new(id))).await;
-        }
-        other => panic!("QoS and packet id disagree: {other:?}"),
-    }
-    publish
-}
-
-/// Sends `publish` as the publishing client and completes its QoS flow, expecting Success.
-async fn publish_and_complete(client: &mut RawClient, publish: Publish) {
-    let (qos, id) = (publish.qos, publish.packet_id);
-    client.send(publish).await;
-    match (qos, id) {
-        (QoS::AtMostOnce, _) => ping(client).await,
-        (QoS::AtLeastOnce, Some(id)) => {
-            assert_eq!(client.recv().await, Packet::PubAck(PubResponse::new(id)));
-        }
-        (QoS::ExactlyOnce, Some(id)) => {
-            assert_eq!(client.recv().await, Packet::PubRec(PubResponse::new(id)));
-            client.send(Packet::PubRel(PubResponse::new(id))).await;
-            assert_eq!(client.recv().await, Packet::PubComp(PubResponse::new(id)));
-        }
-        other => panic!("QoS and packet id disagree: {other:?}"),
-    }
+    client.send_subscribe(subscribe).await
 }
 
 /// A v5 client whose Receive Maximum is `receive_maximum`.
@@ -110,7 +59,7 @@ async fn mqtt_3_3_4_1_qos0_publish_gets_no_response() {
             .send(publish("t", "zero", QoS::AtMostOnce, 0))
             .await;
         // The next packet after a QoS 0 PUBLISH is the answer to the PINGREQ: no PUBACK.
-        ping(&mut publisher).await;
+        publisher.ping().await;
         assert_eq!(
             subscriber.recv_publish().await,
             delivered("t", "zero", QoS::AtMostOnce, None),
@@ -143,7 +92,7 @@ async fn mqtt_4_3_2_4_qos1_publish_gets_puback_with_its_packet_id() {
             "{version}"
         );
         assert!(got.packet_id.is_some());
-        ping(&mut publisher).await;
+        publisher.ping().await;
     }
 }
 
@@ -171,14 +120,14 @@ async fn mqtt_4_3_3_8_qos2_publish_gets_pubrec_and_pubrel_gets_pubcomp() {
             publisher.recv().await,
             Packet::PubComp(PubResponse::new(pid(0xBEEF)))
         );
-        let got = recv_and_ack(&mut subscriber).await;
+        let got = subscriber.recv_and_ack().await;
         assert_eq!(
             got,
             delivered("t", "two", QoS::ExactlyOnce, got.packet_id),
             "{version}"
         );
-        ping(&mut publisher).await;
-        ping(&mut subscriber).await;
+        publisher.ping().await;
+        subscriber.ping().await;
     }
 }
 
@@ -216,10 +165,10 @@ async fn mqtt_4_3_3_10_qos2_publish_resent_before_pubrel_is_delivered_once() {
             Packet::PubComp(PubResponse::new(pid(5)))
         );
 
-        let got = recv_and_ack(&mut subscriber).await;
+        let got = subscriber.recv_and_ack().await;
         assert_eq!(got.payload, "once");
         // PINGRESP is the next packet: no second copy was queued ahead of it.
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
         subscriber.expect_nothing(QUIET).await;
     }
 }
@@ -231,8 +180,12 @@ async fn mqtt_4_3_3_12_after_pubcomp_the_same_packet_id_is_a_new_message() {
         let mut subscriber = broker.client(version, "sub").await;
         subscriber.subscribe("t", QoS::AtMostOnce).await;
         let mut publisher = broker.client(version, "pub").await;
-        publish_and_complete(&mut publisher, publish("t", "first", QoS::ExactlyOnce, 7)).await;
-        publish_and_complete(&mut publisher, publish("t", "second", QoS::ExactlyOnce, 7)).await;
+        publisher
+            .publish_and_complete(publish("t", "first", QoS::ExactlyOnce, 7))
+            .await;
+        publisher
+            .publish_and_complete(publish("t", "second", QoS::ExactlyOnce, 7))
+            .await;
         assert_eq!(subscriber.recv_publish().await.payload, "first");
         assert_eq!(
             subscriber.recv_publish().await.payload,
@@ -257,7 +210,9 @@ async fn mqtt_4_3_3_9_after_an_error_pubrec_the_same_packet_id_is_a_new_message(
         Packet::PubRec(PubResponse::with_reason(pid(3), ReasonCode::NOT_AUTHORIZED))
     );
     // The same id without PUBREL: a new message, routed and answered with a fresh PUBREC.
-    publish_and_complete(&mut publisher, publish("t", "new", QoS::ExactlyOnce, 3)).await;
+    publisher
+        .publish_and_complete(publish("t", "new", QoS::ExactlyOnce, 3))
+        .await;
     assert_eq!(
         subscriber.recv_publish().await,
         delivered("t", "new", QoS::AtMostOnce, None)
@@ -272,11 +227,13 @@ async fn mqtt_4_3_2_5_after_puback_the_same_packet_id_is_a_new_message() {
         let mut subscriber = broker.client(version, "sub").await;
         subscriber.subscribe("t", QoS::AtMostOnce).await;
         let mut publisher = broker.client(version, "pub").await;
-        publish_and_complete(&mut publisher, publish("t", "first", QoS::AtLeastOnce, 9)).await;
+        publisher
+            .publish_and_complete(publish("t", "first", QoS::AtLeastOnce, 9))
+            .await;
         // Even with DUP set, after the PUBACK this is a new publication.
         let mut second = publish("t", "second", QoS::AtLeastOnce, 9);
         second.dup = true;
-        publish_and_complete(&mut publisher, second).await;
+        publisher.publish_and_complete(second).await;
         assert_eq!(subscriber.recv_publish().await.payload, "first");
         assert_eq!(
             subscriber.recv_publish().await.payload,
@@ -298,7 +255,7 @@ async fn mqtt_4_3_3_11_pubrel_for_an_unknown_packet_id_gets_pubcomp() {
             PubResponse::new(pid(42))
         };
         assert_eq!(client.recv().await, Packet::PubComp(expected), "{version}");
-        ping(&mut client).await;
+        client.ping().await;
     }
 }
 
@@ -314,8 +271,8 @@ async fn mqtt_3_3_1_3_forwarded_publish_has_dup_0_even_if_received_with_dup_1() 
             let mut publisher = broker.client(version, "pub").await;
             let mut resent = publish("t", "dup", qos, 11);
             resent.dup = true;
-            publish_and_complete(&mut publisher, resent).await;
-            let got = recv_and_ack(&mut subscriber).await;
+            publisher.publish_and_complete(resent).await;
+            let got = subscriber.recv_and_ack().await;
             assert_eq!(
                 got,
                 delivered("t", "dup", qos, got.packet_id),
@@ -376,8 +333,12 @@ async fn v5_puback_reports_no_matching_subscribers_with_0x10() {
 async fn v311_puback_has_no_reason_code_when_nobody_subscribes() {
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V311, "pub").await;
-    publish_and_complete(&mut publisher, publish("nobody", "x", QoS::AtLeastOnce, 1)).await;
-    publish_and_complete(&mut publisher, publish("nobody", "x", QoS::ExactlyOnce, 2)).await;
+    publisher
+        .publish_and_complete(publish("nobody", "x", QoS::AtLeastOnce, 1))
+        .await;
+    publisher
+        .publish_and_complete(publish("nobody", "x", QoS::ExactlyOnce, 2))
+        .await;
 }
 
 #[tokio::test]
@@ -460,7 +421,7 @@ async fn mqtt_3_3_2_2_wildcard_in_publish_topic_closes_the_connection() {
             } else {
                 assert!(packets.is_empty(), "{topic}: {packets:?}");
             }
-            ping(&mut subscriber).await;
+            subscriber.ping().await;
             subscriber.expect_nothing(QUIET).await;
         }
     }
@@ -481,7 +442,7 @@ async fn v5_publish_above_maximum_qos_is_disconnected_with_0x9b() {
             ReasonCode::QOS_NOT_SUPPORTED
         ))]
     );
-    ping(&mut subscriber).await;
+    subscriber.ping().await;
     subscriber.expect_nothing(QUIET).await;
 }
 
@@ -496,7 +457,9 @@ async fn mqtt_4_3_2_2_broker_sends_qos1_with_a_packet_id_and_dup_0() {
         let mut subscriber = broker.client(version, "sub").await;
         subscriber.subscribe("t", QoS::AtLeastOnce).await;
         let mut publisher = broker.client(version, "pub").await;
-        publish_and_complete(&mut publisher, publish("t", "m", QoS::AtLeastOnce, 1)).await;
+        publisher
+            .publish_and_complete(publish("t", "m", QoS::AtLeastOnce, 1))
+            .await;
         let got = subscriber.recv_publish().await;
         let id = got.packet_id.expect("QoS 1 PUBLISH has a packet id");
         assert_eq!(
@@ -505,7 +468,7 @@ async fn mqtt_4_3_2_2_broker_sends_qos1_with_a_packet_id_and_dup_0() {
             "{version}"
         );
         subscriber.send(Packet::PubAck(PubResponse::new(id))).await;
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
     }
 }
 
@@ -521,7 +484,9 @@ async fn mqtt_4_3_2_1_broker_uses_a_distinct_packet_id_per_unacknowledged_messag
             subscriber.subscribe("t", qos).await;
             let mut publisher = broker.client(version, "pub").await;
             for n in 1..=5u16 {
-                publish_and_complete(&mut publisher, publish("t", n.to_string(), qos, n)).await;
+                publisher
+                    .publish_and_complete(publish("t", n.to_string(), qos, n))
+                    .await;
             }
             let mut ids = HashSet::new();
             for n in 1..=5u16 {
@@ -547,7 +512,9 @@ async fn mqtt_4_3_3_4_broker_qos2_flow_pubrec_pubrel_pubcomp_with_one_packet_id(
         let mut subscriber = broker.client(version, "sub").await;
         subscriber.subscribe("t", QoS::ExactlyOnce).await;
         let mut publisher = broker.client(version, "pub").await;
-        publish_and_complete(&mut publisher, publish("t", "exactly", QoS::ExactlyOnce, 1)).await;
+        publisher
+            .publish_and_complete(publish("t", "exactly", QoS::ExactlyOnce, 1))
+            .await;
 
         let got = subscriber.recv_publish().await;
         let id = got.packet_id.expect("QoS 2 PUBLISH has a packet id");
@@ -563,7 +530,7 @@ async fn mqtt_4_3_3_4_broker_qos2_flow_pubrec_pubrel_pubcomp_with_one_packet_id(
             "{version}"
         );
         subscriber.send(Packet::PubComp(PubResponse::new(id))).await;
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
         subscriber.expect_nothing(QUIET).await;
     }
 }
@@ -574,8 +541,12 @@ async fn broker_qos2_slot_is_freed_by_pubcomp_not_by_pubrec() {
     let mut subscriber = v5_client_with_receive_maximum(&broker, "sub", 1).await;
     subscriber.subscribe("t", QoS::ExactlyOnce).await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish_and_complete(&mut publisher, publish("t", "1", QoS::ExactlyOnce, 1)).await;
-    publish_and_complete(&mut publisher, publish("t", "2", QoS::ExactlyOnce, 2)).await;
+    publisher
+        .publish_and_complete(publish("t", "1", QoS::ExactlyOnce, 1))
+        .await;
+    publisher
+        .publish_and_complete(publish("t", "2", QoS::ExactlyOnce, 2))
+        .await;
 
     let first = subscriber.recv_publish().await;
     assert_eq!(first.payload, "1");
@@ -586,9 +557,9 @@ async fn broker_qos2_slot_is_freed_by_pubcomp_not_by_pubrec() {
         Packet::PubRel(PubResponse::new(id))
     );
     // Still in flight until PUBCOMP: the second message waits.
-    ping(&mut subscriber).await;
+    subscriber.ping().await;
     subscriber.send(Packet::PubComp(PubResponse::new(id))).await;
-    let second = recv_and_ack(&mut subscriber).await;
+    let second = subscriber.recv_and_ack().await;
     assert_eq!(
         second,
         delivered("t", "2", QoS::ExactlyOnce, second.packet_id)
@@ -602,8 +573,12 @@ async fn mqtt_4_4_0_2_error_puback_or_pubrec_from_the_client_completes_the_messa
         let mut subscriber = v5_client_with_receive_maximum(&broker, "sub", 1).await;
         subscriber.subscribe("t", qos).await;
         let mut publisher = broker.client(V5, "pub").await;
-        publish_and_complete(&mut publisher, publish("t", "1", qos, 1)).await;
-        publish_and_complete(&mut publisher, publish("t", "2", qos, 2)).await;
+        publisher
+            .publish_and_complete(publish("t", "1", qos, 1))
+            .await;
+        publisher
+            .publish_and_complete(publish("t", "2", qos, 2))
+            .await;
 
         let first = subscriber.recv_publish().await;
         assert_eq!(first.payload, "1");
@@ -617,13 +592,13 @@ async fn mqtt_4_4_0_2_error_puback_or_pubrec_from_the_client_completes_the_messa
             })
             .await;
         // No PUBREL for a refused QoS 2 message, no re-send: the next packet is message 2.
-        let second = recv_and_ack(&mut subscriber).await;
+        let second = subscriber.recv_and_ack().await;
         assert_eq!(
             second,
             delivered("t", "2", qos, second.packet_id),
             "{qos:?}"
         );
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
     }
 }
 
@@ -639,7 +614,7 @@ async fn v5_pubrec_for_an_unknown_packet_id_gets_pubrel_0x92() {
             ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
         ))
     );
-    ping(&mut client).await;
+    client.ping().await;
 }
 
 #[tokio::test]
@@ -650,7 +625,7 @@ async fn puback_and_pubcomp_for_unknown_packet_ids_are_ignored() {
         client.send(Packet::PubAck(PubResponse::new(pid(5)))).await;
         client.send(Packet::PubComp(PubResponse::new(pid(6)))).await;
         // No answer and no disconnect.
-        ping(&mut client).await;
+        client.ping().await;
         client.expect_nothing(QUIET).await;
     }
 }
@@ -677,8 +652,10 @@ async fn mqtt_3_8_4_8_delivery_qos_is_the_lower_of_published_and_granted() {
             let suback = subscriber.subscribe("t", granted).await;
             assert_eq!(suback.reason_codes, vec![ReasonCode(granted as u8)]);
             let mut publisher = broker.client(version, "pub").await;
-            publish_and_complete(&mut publisher, publish("t", "q", published, 1)).await;
-            let got = recv_and_ack(&mut subscriber).await;
+            publisher
+                .publish_and_complete(publish("t", "q", published, 1))
+                .await;
+            let got = subscriber.recv_and_ack().await;
             assert_eq!(
                 got,
                 delivered("t", "q", expected, got.packet_id),
@@ -713,14 +690,14 @@ async fn mqtt_4_6_0_5_burst_of_200_qos1_messages_arrives_in_order() {
             );
         }
         for n in 1..=200u16 {
-            let got = recv_and_ack(&mut subscriber).await;
+            let got = subscriber.recv_and_ack().await;
             assert_eq!(
                 got,
                 delivered("burst", n.to_string(), QoS::AtLeastOnce, got.packet_id),
                 "{version}"
             );
         }
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
     }
 }
 
@@ -767,7 +744,7 @@ async fn order_is_kept_when_messages_queue_behind_a_small_receive_maximum() {
         }
         let expected: Vec<Bytes> = (1..=50u16).map(|n| Bytes::from(n.to_string())).collect();
         assert_eq!(payloads, expected, "{qos:?}");
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
     }
 }
 
@@ -791,8 +768,8 @@ async fn mqtt_3_3_4_2_overlapping_subscriptions_deliver_one_copy_at_the_highest_
                 subscriber.subscribe(second, second_qos).await;
                 let mut publisher = broker.client(version, "pub").await;
                 let both = publish("a/b", "both", QoS::ExactlyOnce, 1);
-                publish_and_complete(&mut publisher, both).await;
-                let got = recv_and_ack(&mut subscriber).await;
+                publisher.publish_and_complete(both).await;
+                let got = subscriber.recv_and_ack().await;
                 let highest = first_qos.max(second_qos);
                 assert_eq!(
                     got,
@@ -800,7 +777,7 @@ async fn mqtt_3_3_4_2_overlapping_subscriptions_deliver_one_copy_at_the_highest_
                     "{version}: {first} {first_qos:?}, {second} {second_qos:?}"
                 );
                 // The PINGRESP comes next: no second copy was queued.
-                ping(&mut subscriber).await;
+                subscriber.ping().await;
             }
         }
     }
@@ -814,14 +791,14 @@ async fn mqtt_3_3_4_4_one_copy_for_overlapping_subscriptions_carries_every_ident
     subscribe_with_id(&mut subscriber, "a/#", QoS::AtLeastOnce, 1).await;
     subscribe_with_id(&mut subscriber, "a/+", QoS::AtMostOnce, 2).await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish_and_complete(&mut publisher, publish("a/b", "both", QoS::AtLeastOnce, 1)).await;
-    publish_and_complete(
-        &mut publisher,
-        publish("a/b/c", "hash only", QoS::AtLeastOnce, 2),
-    )
-    .await;
+    publisher
+        .publish_and_complete(publish("a/b", "both", QoS::AtLeastOnce, 1))
+        .await;
+    publisher
+        .publish_and_complete(publish("a/b/c", "hash only", QoS::AtLeastOnce, 2))
+        .await;
 
-    let mut got = recv_and_ack(&mut subscriber).await;
+    let mut got = subscriber.recv_and_ack().await;
     let mut ids: Vec<u32> = got
         .properties
         .subscription_identifiers
@@ -836,11 +813,11 @@ async fn mqtt_3_3_4_4_one_copy_for_overlapping_subscriptions_carries_every_ident
         delivered("a/b", "both", QoS::AtLeastOnce, got.packet_id)
     );
 
-    let got = recv_and_ack(&mut subscriber).await;
+    let got = subscriber.recv_and_ack().await;
     let mut expected = delivered("a/b/c", "hash only", QoS::AtLeastOnce, got.packet_id);
     expected.properties.subscription_identifiers = vec![NonZeroU32::new(1).expect("non-zero")];
     assert_eq!(got, expected);
-    ping(&mut subscriber).await;
+    subscriber.ping().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -858,8 +835,10 @@ async fn binary_payload_with_zero_bytes_is_forwarded_byte_exact() {
             let mut subscriber = broker.client(version, "sub").await;
             subscriber.subscribe("bin", QoS::ExactlyOnce).await;
             let mut publisher = broker.client(version, "pub").await;
-            publish_and_complete(&mut publisher, publish("bin", payload.clone(), qos, 1)).await;
-            let got = recv_and_ack(&mut subscriber).await;
+            publisher
+                .publish_and_complete(publish("bin", payload.clone(), qos, 1))
+                .await;
+            let got = subscriber.recv_and_ack().await;
             assert_eq!(
                 got,
                 delivered("bin", payload.clone(), qos, got.packet_id),
@@ -881,12 +860,10 @@ async fn payload_of_64_kib_is_forwarded_byte_exact() {
         let mut subscriber = broker.client(version, "sub").await;
         subscriber.subscribe("big", QoS::AtLeastOnce).await;
         let mut publisher = broker.client(version, "pub").await;
-        publish_and_complete(
-            &mut publisher,
-            publish("big", payload.clone(), QoS::AtLeastOnce, 1),
-        )
-        .await;
-        let got = recv_and_ack(&mut subscriber).await;
+        publisher
+            .publish_and_complete(publish("big", payload.clone(), QoS::AtLeastOnce, 1))
+            .await;
+        let got = subscriber.recv_and_ack().await;
         assert_eq!(got.payload.len(), 65_536);
         assert_eq!(
             got,
@@ -902,12 +879,10 @@ async fn empty_payload_is_forwarded() {
         let mut subscriber = broker.client(version, "sub").await;
         subscriber.subscribe("empty", QoS::AtLeastOnce).await;
         let mut publisher = broker.client(version, "pub").await;
-        publish_and_complete(
-            &mut publisher,
-            publish("empty", Bytes::new(), QoS::AtLeastOnce, 1),
-        )
-        .await;
-        let got = recv_and_ack(&mut subscriber).await;
+        publisher
+            .publish_and_complete(publish("empty", Bytes::new(), QoS::AtLeastOnce, 1))
+            .await;
+        let got = subscriber.recv_and_ack().await;
         assert_eq!(
             got,
             delivered("empty", Bytes::new(), QoS::AtLeastOnce, got.packet_id)
@@ -946,7 +921,9 @@ async fn mqtt_2_2_1_4_server_packet_ids_are_non_zero_and_not_in_use() {
                 } else {
                     QoS::AtLeastOnce
                 };
-                publish_and_complete(&mut publisher, publish("t", sent.to_string(), qos, 1)).await;
+                publisher
+                    .publish_and_complete(publish("t", sent.to_string(), qos, 1))
+                    .await;
             }
             for got in recv_publishes(&mut subscriber, 6).await {
                 // Non-zero by type (and the decoder refuses 0); not one still in use.
@@ -978,7 +955,7 @@ async fn mqtt_2_2_1_4_server_packet_ids_are_non_zero_and_not_in_use() {
                     }
                 }
             }
-            ping(&mut subscriber).await;
+            subscriber.ping().await;
         }
     }
 }
@@ -989,7 +966,9 @@ async fn mqtt_2_2_1_4_packet_ids_skip_one_still_in_use_when_they_wrap_around() {
     let mut subscriber = broker.client(V5, "sub").await;
     subscriber.subscribe("t", QoS::AtLeastOnce).await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish_and_complete(&mut publisher, publish("t", "held", QoS::AtLeastOnce, 1)).await;
+    publisher
+        .publish_and_complete(publish("t", "held", QoS::AtLeastOnce, 1))
+        .await;
     let held = subscriber
         .recv_publish()
         .await
@@ -1022,7 +1001,7 @@ async fn mqtt_2_2_1_4_packet_ids_skip_one_still_in_use_when_they_wrap_around() {
     subscriber
         .send(Packet::PubAck(PubResponse::new(held)))
         .await;
-    ping(&mut subscriber).await;
+    subscriber.ping().await;
 }
 
 #[tokio::test]
@@ -1070,7 +1049,7 @@ async fn mqtt_2_2_1_6_suback_and_unsuback_carry_the_request_packet_id() {
                 "{version}"
             );
         }
-        ping(&mut client).await;
+        client.ping().await;
     }
 }
 
@@ -1088,7 +1067,7 @@ async fn assert_v311_closes(cases: &[(&str, Vec<u8>)]) {
         client.send_bytes(wire).await;
         assert_eq!(client.expect_closed().await, Vec::new(), "{case}");
     }
-    ping(&mut everything).await;
+    everything.ping().await;
     everything.expect_nothing(QUIET).await;
 }
 
@@ -1210,8 +1189,8 @@ async fn mqtt311_1_5_3_3_a_bom_in_a_topic_is_kept() {
         // U+FEFF is part of the name: neither stripped nor skipped.
         assert_eq!(with_bom.recv_publish().await, Publish::new(bom_topic, "1"));
         assert_eq!(without.recv_publish().await, Publish::new("bom/t", "2"));
-        ping(&mut with_bom).await;
-        ping(&mut without).await;
+        with_bom.ping().await;
+        without.ping().await;
     }
 }
 
@@ -1225,7 +1204,7 @@ async fn mqtt311_3_3_1_2_qos0_deliveries_have_dup_0() {
         for (qos, id) in [(QoS::AtLeastOnce, 1), (QoS::ExactlyOnce, 2)] {
             let mut resent = publish("t", "dup", qos, id);
             resent.dup = true;
-            publish_and_complete(&mut publisher, resent).await;
+            publisher.publish_and_complete(resent).await;
             // Downgraded to QoS 0: DUP 0 (a QoS 0 PUBLISH with DUP 1 would not even decode).
             let got = subscriber.recv_publish().await;
             assert_eq!(
@@ -1263,7 +1242,7 @@ async fn mqtt311_3_3_2_3_delivered_topic_names_match_the_subscription() {
         for (topic, _) in topics {
             publisher.send(Publish::new(topic, topic.to_string())).await;
         }
-        ping(&mut publisher).await;
+        publisher.ping().await;
         for (topic, _) in topics.iter().filter(|(_, matches)| *matches) {
             let got = subscriber.recv_publish().await;
             assert_eq!(
@@ -1276,6 +1255,6 @@ async fn mqtt311_3_3_2_3_delivered_topic_names_match_the_subscription() {
                 got.topic
             );
         }
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
     }
 }

@@ -11,17 +11,11 @@ use linnet_proto::{
     ReasonCode, SubAck, Subscribe, SubscribeProperties, Subscription, SubscriptionOptions,
     TopicFilter, TopicName, UnsubAck, Unsubscribe,
 };
-use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
+use linnet_testkit::{goodbye, pid, publish, topic_filter, wire_size, RawClient, TestBroker};
 
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const QUIET: Duration = Duration::from_millis(200);
-
-/// A PUBLISH at `qos`; `id` is used only for QoS 1 and 2.
-fn publish(topic: &str, payload: impl Into<Bytes>, qos: QoS, id: u16) -> Publish {
-    let packet_id = (qos != QoS::AtMostOnce).then(|| pid(id));
-    Publish::new(topic, payload).with_qos(qos, packet_id)
-}
 
 /// One filter with its options.
 fn subscription(filter: &str, options: SubscriptionOptions) -> Subscription {
@@ -46,15 +40,6 @@ fn subscribe_packet(packet_id: u16, filters: &[(&str, QoS)], identifier: Option<
     }
 }
 
-/// Sends a SUBSCRIBE and returns the SUBACK.
-async fn subscribe(client: &mut RawClient, subscribe: Subscribe) -> SubAck {
-    client.send(subscribe).await;
-    match client.recv().await {
-        Packet::SubAck(suback) => suback,
-        other => panic!("expected SUBACK, got {other:?}"),
-    }
-}
-
 /// Subscribes to one filter with these options and expects it granted.
 async fn subscribe_options(client: &mut RawClient, filter: &str, options: SubscriptionOptions) {
     let packet = Subscribe {
@@ -62,7 +47,7 @@ async fn subscribe_options(client: &mut RawClient, filter: &str, options: Subscr
         subscriptions: vec![subscription(filter, options)],
         properties: SubscribeProperties::default(),
     };
-    let suback = subscribe(client, packet).await;
+    let suback = client.send_subscribe(packet).await;
     assert_eq!(suback.reason_codes, vec![ReasonCode(options.qos as u8)]);
 }
 
@@ -76,38 +61,15 @@ async fn unsubscribe(client: &mut RawClient, packet_id: u16, filters: &[&str]) -
     }
 }
 
-/// PINGREQ / PINGRESP: the broker has handled everything this client sent before, and (since
-/// the broker answers in order) nothing else was queued for this client ahead of the PINGRESP.
-async fn ping(client: &mut RawClient) {
-    client.send(Packet::PingReq).await;
-    assert_eq!(client.recv().await, Packet::PingResp);
-}
-
 /// Publishes at QoS 1 and expects a PUBACK (any reason below 0x80).
 async fn publish_qos1(client: &mut RawClient, topic: &str, payload: &str, id: u16) {
-    client
-        .send(publish(topic, payload.to_owned(), QoS::AtLeastOnce, id))
+    let ack = client
+        .publish_acked(publish(topic, payload.to_owned(), QoS::AtLeastOnce, id))
         .await;
-    match client.recv().await {
-        Packet::PubAck(ack) if ack.packet_id == pid(id) && ack.reason_code.is_success() => {}
-        other => panic!("expected PUBACK {id}, got {other:?}"),
-    }
-}
-
-/// Receives a PUBLISH and completes its QoS flow as the receiving client.
-async fn recv_and_ack(client: &mut RawClient) -> Publish {
-    let publish = client.recv_publish().await;
-    match (publish.qos, publish.packet_id) {
-        (QoS::AtMostOnce, None) => {}
-        (QoS::AtLeastOnce, Some(id)) => client.send(Packet::PubAck(PubResponse::new(id))).await,
-        (QoS::ExactlyOnce, Some(id)) => {
-            client.send(Packet::PubRec(PubResponse::new(id))).await;
-            assert_eq!(client.recv().await, Packet::PubRel(PubResponse::new(id)));
-            client.send(Packet::PubComp(PubResponse::new(id))).await;
-        }
-        other => panic!("QoS and packet id disagree: {other:?}"),
-    }
-    publish
+    assert!(
+        ack.reason_code.is_success(),
+        "expected a successful PUBACK {id}, got {ack:?}"
+    );
 }
 
 /// Receives QoS 0 PUBLISH packets until `QUIET` passes without one.
@@ -168,16 +130,6 @@ fn raw_unsubscribe(
     wire
 }
 
-/// What the broker sends before it closes the connection for a malformed packet: a v5
-/// DISCONNECT with `reason`, nothing for 3.1.1.
-fn goodbye(version: ProtocolVersion, reason: ReasonCode) -> Vec<Packet> {
-    if version.is_v5() {
-        vec![Packet::Disconnect(Disconnect::new(reason))]
-    } else {
-        vec![]
-    }
-}
-
 /// Sends SUBSCRIBE for `filter` (invalid) and expects the broker to close the connection
 /// without a SUBACK: v5 with a DISCONNECT carrying one of `reasons`, 3.1.1 silently.
 async fn expect_filter_rejected(version: ProtocolVersion, filter: &str, reasons: &[ReasonCode]) {
@@ -208,15 +160,13 @@ async fn assert_routing(version: ProtocolVersion, topics: &[&str], expected: &[(
     for (n, (filter, _)) in expected.iter().enumerate() {
         let mut client = broker.client(version, &format!("sub{n}")).await;
         // `$end` is matched by no wildcard filter at the first level [MQTT-4.7.2-1].
-        let suback = subscribe(
-            &mut client,
-            subscribe_packet(
+        let suback = client
+            .send_subscribe(subscribe_packet(
                 1,
                 &[(filter, QoS::AtMostOnce), ("$end", QoS::AtMostOnce)],
                 None,
-            ),
-        )
-        .await;
+            ))
+            .await;
         assert_eq!(
             suback.reason_codes,
             vec![ReasonCode::GRANTED_QOS_0; 2],
@@ -230,7 +180,7 @@ async fn assert_routing(version: ProtocolVersion, topics: &[&str], expected: &[(
             .send(publish(topic, topic.to_string(), QoS::AtMostOnce, 0))
             .await;
     }
-    ping(&mut publisher).await;
+    publisher.ping().await;
     for ((filter, wanted), client) in expected.iter().zip(&mut subscribers) {
         let mut got = Vec::new();
         loop {
@@ -263,7 +213,9 @@ async fn mqtt_3_9_3_1_suback_codes_follow_the_order_of_the_filters() {
             ("q/zero", QoS::AtMostOnce),
             ("q/one", QoS::AtLeastOnce),
         ];
-        let suback = subscribe(&mut subscriber, subscribe_packet(0x1234, &filters, None)).await;
+        let suback = subscriber
+            .send_subscribe(subscribe_packet(0x1234, &filters, None))
+            .await;
         assert_eq!(
             suback,
             SubAck::new(
@@ -283,7 +235,7 @@ async fn mqtt_3_9_3_1_suback_codes_follow_the_order_of_the_filters() {
                 .send(publish(topic, "x", QoS::ExactlyOnce, n as u16 + 1))
                 .await;
             assert!(matches!(publisher.recv().await, Packet::PubRec(_)));
-            let got = recv_and_ack(&mut subscriber).await;
+            let got = subscriber.recv_and_ack().await;
             assert_eq!(
                 (got.topic.as_ref(), got.qos),
                 (*topic, *granted),
@@ -305,7 +257,9 @@ async fn mqtt_3_2_2_10_qos_above_maximum_qos_is_granted_at_the_maximum() {
                 ("b", QoS::AtLeastOnce),
                 ("c", QoS::ExactlyOnce),
             ];
-            let suback = subscribe(&mut subscriber, subscribe_packet(9, &filters, None)).await;
+            let suback = subscriber
+                .send_subscribe(subscribe_packet(9, &filters, None))
+                .await;
             let expected: Vec<ReasonCode> = filters
                 .iter()
                 .map(|(_, qos)| ReasonCode((*qos as u8).min(maximum)))
@@ -330,7 +284,7 @@ async fn mqtt_3_2_2_10_qos_above_maximum_qos_is_granted_at_the_maximum() {
                     Packet::PubAck(PubResponse::new(pid(1)))
                 );
             }
-            let got = recv_and_ack(&mut subscriber).await;
+            let got = subscriber.recv_and_ack().await;
             assert_eq!(got.qos, qos, "{version} maximum {maximum}");
         }
     }
@@ -374,7 +328,9 @@ async fn mqtt_3_8_4_7_refused_filters_get_a_failure_code_in_their_place() {
             filters.push(("$share/g/ok/3", QoS::AtMostOnce));
             expected.push(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
         }
-        let suback = subscribe(&mut subscriber, subscribe_packet(3, &filters, None)).await;
+        let suback = subscriber
+            .send_subscribe(subscribe_packet(3, &filters, None))
+            .await;
         assert_eq!(suback, SubAck::new(pid(3), expected), "{version}");
 
         // A refused filter delivers nothing; the granted ones around it do.
@@ -385,7 +341,7 @@ async fn mqtt_3_8_4_7_refused_filters_get_a_failure_code_in_their_place() {
                 .await;
         }
         assert_eq!(subscriber.recv_publish().await.topic, "ok/2", "{version}");
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
         publisher
             .send(Packet::Disconnect(Disconnect::default()))
             .await;
@@ -542,7 +498,7 @@ async fn mqtt_3_10_4_2_unsubscribe_stops_delivery() {
         subscriber.subscribe("marker", QoS::AtMostOnce).await;
         let mut publisher = broker.client(version, "pub").await;
         publish_qos1(&mut publisher, "t", "before", 1).await;
-        assert_eq!(recv_and_ack(&mut subscriber).await.payload, "before");
+        assert_eq!(subscriber.recv_and_ack().await.payload, "before");
 
         let unsuback = unsubscribe(&mut subscriber, 0x0203, &["t"]).await;
         let codes = if version.is_v5() {
@@ -588,7 +544,7 @@ async fn mqtt_3_10_4_3_qos2_delivery_started_before_unsubscribe_is_completed() {
             "{version}"
         );
         subscriber.send(Packet::PubComp(PubResponse::new(id))).await;
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
     }
 }
 
@@ -600,7 +556,9 @@ async fn same_filter_twice_in_one_subscribe_is_handled_in_sequence() {
         let broker = TestBroker::start().await;
         let mut subscriber = broker.client(version, "sub").await;
         let filters = [("t", QoS::AtMostOnce), ("t", QoS::AtLeastOnce)];
-        let suback = subscribe(&mut subscriber, subscribe_packet(4, &filters, None)).await;
+        let suback = subscriber
+            .send_subscribe(subscribe_packet(4, &filters, None))
+            .await;
         assert_eq!(
             suback,
             SubAck::new(
@@ -612,9 +570,9 @@ async fn same_filter_twice_in_one_subscribe_is_handled_in_sequence() {
         let mut publisher = broker.client(version, "pub").await;
         publish_qos1(&mut publisher, "t", "x", 1).await;
         // One copy, with the options of the last one.
-        let got = recv_and_ack(&mut subscriber).await;
+        let got = subscriber.recv_and_ack().await;
         assert_eq!(got.qos, QoS::AtLeastOnce, "{version}");
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
     }
 }
 
@@ -623,11 +581,13 @@ async fn mqtt_3_11_3_1_unsuback_has_a_code_per_filter_in_order() {
     // covers: [MQTT-3.10.4-6] [MQTT-3.10.4-5]
     let broker = TestBroker::start().await;
     let mut subscriber = broker.client(V5, "sub").await;
-    subscribe(
-        &mut subscriber,
-        subscribe_packet(1, &[("a", QoS::AtMostOnce), ("c/#", QoS::AtMostOnce)], None),
-    )
-    .await;
+    subscriber
+        .send_subscribe(subscribe_packet(
+            1,
+            &[("a", QoS::AtMostOnce), ("c/#", QoS::AtMostOnce)],
+            None,
+        ))
+        .await;
     let unsuback = unsubscribe(&mut subscriber, 77, &["a", "b", "c/#", "a"]).await;
     assert_eq!(
         unsuback,
@@ -723,7 +683,7 @@ async fn mqtt_3_8_4_3_resubscribe_replaces_the_existing_subscription() {
         // One copy, at the QoS of the replacing subscription.
         let got = subscriber.recv_publish().await;
         assert_eq!(got, publish("t/1", "once", QoS::AtMostOnce, 0), "{version}");
-        ping(&mut subscriber).await;
+        subscriber.ping().await;
         subscriber.expect_nothing(QUIET).await;
     }
 }
@@ -733,16 +693,12 @@ async fn resubscribe_replaces_the_subscription_identifier() {
     // covers: [MQTT-3.8.4-3]
     let broker = TestBroker::start().await;
     let mut subscriber = broker.client(V5, "sub").await;
-    subscribe(
-        &mut subscriber,
-        subscribe_packet(1, &[("t", QoS::AtMostOnce)], Some(3)),
-    )
-    .await;
-    subscribe(
-        &mut subscriber,
-        subscribe_packet(2, &[("t", QoS::AtMostOnce)], Some(7)),
-    )
-    .await;
+    subscriber
+        .send_subscribe(subscribe_packet(1, &[("t", QoS::AtMostOnce)], Some(3)))
+        .await;
+    subscriber
+        .send_subscribe(subscribe_packet(2, &[("t", QoS::AtMostOnce)], Some(7)))
+        .await;
     let mut publisher = broker.client(V5, "pub").await;
     publisher.send(publish("t", "x", QoS::AtMostOnce, 0)).await;
     let got = subscriber.recv_publish().await;
@@ -751,17 +707,15 @@ async fn resubscribe_replaces_the_subscription_identifier() {
         vec![NonZeroU32::new(7).expect("7")]
     );
     // Without an identifier, the replacement has none.
-    subscribe(
-        &mut subscriber,
-        subscribe_packet(3, &[("t", QoS::AtMostOnce)], None),
-    )
-    .await;
+    subscriber
+        .send_subscribe(subscribe_packet(3, &[("t", QoS::AtMostOnce)], None))
+        .await;
     publisher.send(publish("t", "y", QoS::AtMostOnce, 0)).await;
     assert_eq!(
         subscriber.recv_publish().await,
         publish("t", "y", QoS::AtMostOnce, 0)
     );
-    ping(&mut subscriber).await;
+    subscriber.ping().await;
 }
 
 #[tokio::test]
@@ -782,8 +736,8 @@ async fn mqtt_3_8_3_3_no_local_does_not_send_a_client_its_own_messages() {
 
     // Its own message goes to the other subscriber only.
     publish_qos1(&mut local, "t", "mine", 1).await;
-    assert_eq!(recv_and_ack(&mut other).await.payload, "mine");
-    ping(&mut local).await;
+    assert_eq!(other.recv_and_ack().await.payload, "mine");
+    local.ping().await;
     // Someone else's message still reaches it (and, without No Local, the sender too).
     other
         .send(publish("t", "theirs", QoS::AtLeastOnce, 1))
@@ -802,7 +756,7 @@ async fn mqtt_3_8_3_3_no_local_does_not_send_a_client_its_own_messages() {
         }
     }
     assert_eq!(other_got, vec![Bytes::from("theirs")]);
-    assert_eq!(recv_and_ack(&mut local).await.payload, "theirs");
+    assert_eq!(local.recv_and_ack().await.payload, "theirs");
     local.expect_nothing(QUIET).await;
 }
 
@@ -832,7 +786,7 @@ async fn mqtt_3_3_1_12_live_messages_have_retain_0() {
             .send(publish("t", "kept", QoS::AtLeastOnce, 1).with_retain(true))
             .await;
         assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
-        let got = recv_and_ack(&mut subscriber).await;
+        let got = subscriber.recv_and_ack().await;
         assert_eq!(
             got,
             publish("t", "kept", QoS::AtLeastOnce, 1).with_qos(got.qos, got.packet_id)
@@ -878,24 +832,20 @@ async fn mqtt_3_3_1_13_retain_as_published_keeps_the_retain_flag_on_live_message
 async fn subscription_identifier_is_sent_with_matching_publishes() {
     let broker = TestBroker::start().await;
     let mut subscriber = broker.client(V5, "sub").await;
-    let suback = subscribe(
-        &mut subscriber,
-        subscribe_packet(
+    let suback = subscriber
+        .send_subscribe(subscribe_packet(
             1,
             &[("a/+", QoS::AtLeastOnce), ("b", QoS::AtMostOnce)],
             Some(268_435_455),
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(
         suback.reason_codes,
         vec![ReasonCode::GRANTED_QOS_1, ReasonCode::GRANTED_QOS_0]
     );
-    subscribe(
-        &mut subscriber,
-        subscribe_packet(2, &[("c", QoS::AtMostOnce)], None),
-    )
-    .await;
+    subscriber
+        .send_subscribe(subscribe_packet(2, &[("c", QoS::AtMostOnce)], None))
+        .await;
     let mut publisher = broker.client(V5, "pub").await;
     publish_qos1(&mut publisher, "a/1", "a", 1).await;
     publisher.send(publish("b", "b", QoS::AtMostOnce, 0)).await;
@@ -903,7 +853,7 @@ async fn subscription_identifier_is_sent_with_matching_publishes() {
 
     // Both filters of that SUBSCRIBE carry its identifier (the largest allowed, 2^28 - 1).
     let max = NonZeroU32::new(268_435_455).expect("non-zero");
-    let got = recv_and_ack(&mut subscriber).await;
+    let got = subscriber.recv_and_ack().await;
     let mut expected = publish("a/1", "a", QoS::AtLeastOnce, 1).with_qos(got.qos, got.packet_id);
     expected.properties.subscription_identifiers = vec![max];
     assert_eq!(got, expected);
@@ -1080,16 +1030,16 @@ async fn each_share_group_and_each_plain_subscriber_gets_a_copy() {
 async fn mqtt_3_3_4_5_shared_and_non_shared_copies_each_carry_their_own_identifier() {
     let broker = TestBroker::start().await;
     let mut client = broker.client(V5, "both").await;
-    subscribe(
-        &mut client,
-        subscribe_packet(1, &[("$share/g/t", QoS::AtMostOnce)], Some(1)),
-    )
-    .await;
-    subscribe(
-        &mut client,
-        subscribe_packet(2, &[("t", QoS::AtMostOnce)], Some(2)),
-    )
-    .await;
+    client
+        .send_subscribe(subscribe_packet(
+            1,
+            &[("$share/g/t", QoS::AtMostOnce)],
+            Some(1),
+        ))
+        .await;
+    client
+        .send_subscribe(subscribe_packet(2, &[("t", QoS::AtMostOnce)], Some(2)))
+        .await;
     let mut publisher = broker.client(V5, "pub").await;
     publisher.send(publish("t", "x", QoS::AtMostOnce, 0)).await;
     // Two copies (4.8.2: one for the plain subscription, one via the group), in either order.
@@ -1106,7 +1056,7 @@ async fn mqtt_3_3_4_5_shared_and_non_shared_copies_each_carry_their_own_identifi
     }
     ids.sort_unstable();
     assert_eq!(ids, vec![1, 2]);
-    ping(&mut client).await;
+    client.ping().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1404,7 +1354,9 @@ async fn mqtt_3_10_3_1_unsubscribe_filters_are_utf8_strings_one_after_another() 
             ("c/#", QoS::AtMostOnce),
             ("d", QoS::AtMostOnce),
         ];
-        subscribe(&mut client, subscribe_packet(1, &filters, None)).await;
+        client
+            .send_subscribe(subscribe_packet(1, &filters, None))
+            .await;
         // Three length-prefixed filters packed back to back, the middle one with a multi-byte
         // character: each is read as one string and removed.
         client
@@ -1447,9 +1399,8 @@ async fn mqtt_3_10_3_1_unsubscribe_filters_are_utf8_strings_one_after_another() 
 async fn mqtt311_3_10_4_6_unsubscribe_with_several_filters_gets_one_unsuback() {
     let broker = TestBroker::start().await;
     let mut subscriber = broker.client(V311, "sub").await;
-    subscribe(
-        &mut subscriber,
-        subscribe_packet(
+    subscriber
+        .send_subscribe(subscribe_packet(
             1,
             &[
                 ("a", QoS::AtMostOnce),
@@ -1457,14 +1408,13 @@ async fn mqtt311_3_10_4_6_unsubscribe_with_several_filters_gets_one_unsuback() {
                 ("keep", QoS::AtMostOnce),
             ],
             None,
-        ),
-    )
-    .await;
+        ))
+        .await;
     // One UNSUBSCRIBE, handled filter by filter (the second "a" finds nothing left), answered
     // by one UNSUBACK.
     let unsuback = unsubscribe(&mut subscriber, 0x4242, &["a", "never", "b/#", "a"]).await;
     assert_eq!(unsuback, UnsubAck::new(pid(0x4242), vec![]));
-    ping(&mut subscriber).await;
+    subscriber.ping().await;
     assert_eq!(broker.broker.subscription_count(), 1);
     let mut publisher = broker.client(V311, "pub").await;
     for topic in ["a", "b/c", "keep"] {
@@ -1501,7 +1451,7 @@ async fn mqtt311_3_8_4_6_delivery_qos_is_the_lower_of_published_and_granted() {
             .send(publish("t", format!("{}", published as u8), published, id))
             .await;
         match published {
-            QoS::AtMostOnce => ping(&mut publisher).await,
+            QoS::AtMostOnce => publisher.ping().await,
             QoS::AtLeastOnce => assert_eq!(
                 publisher.recv().await,
                 Packet::PubAck(PubResponse::new(pid(id)))
@@ -1521,7 +1471,7 @@ async fn mqtt311_3_8_4_6_delivery_qos_is_the_lower_of_published_and_granted() {
             }
         }
         for (granted, subscriber) in &mut subscribers {
-            let got = recv_and_ack(subscriber).await;
+            let got = subscriber.recv_and_ack().await;
             let expected = published.min(*granted);
             assert_eq!(
                 got,
@@ -1540,15 +1490,13 @@ async fn mqtt_4_7_0_1_wildcards_are_allowed_in_filters_but_not_in_topic_names() 
             let broker = TestBroker::start().await;
             let mut subscriber = broker.client(version, "sub").await;
             // The same text is a valid filter...
-            let suback = subscribe(
-                &mut subscriber,
-                subscribe_packet(
+            let suback = subscriber
+                .send_subscribe(subscribe_packet(
                     1,
                     &[(topic, QoS::AtMostOnce), ("a/b", QoS::AtMostOnce)],
                     None,
-                ),
-            )
-            .await;
+                ))
+                .await;
             assert_eq!(
                 suback.reason_codes,
                 vec![ReasonCode::GRANTED_QOS_0; 2],
@@ -1570,7 +1518,7 @@ async fn mqtt_4_7_0_1_wildcards_are_allowed_in_filters_but_not_in_topic_names() 
                 goodbye(version, ReasonCode::TOPIC_NAME_INVALID),
                 "{version} {topic}"
             );
-            ping(&mut subscriber).await;
+            subscriber.ping().await;
             subscriber.expect_nothing(Duration::from_millis(50)).await;
         }
     }
@@ -1596,7 +1544,7 @@ async fn mqtt311_4_7_3_3_topic_names_and_filters_of_65535_bytes_are_the_limit() 
         );
         let mut publisher = broker.client(version, "pub").await;
         publish_qos1(&mut publisher, &longest, "long", 1).await;
-        let got = recv_and_ack(&mut subscriber).await;
+        let got = subscriber.recv_and_ack().await;
         assert_eq!(got.topic.len(), 65_535, "{version}");
         assert_eq!(
             got,
@@ -1604,12 +1552,6 @@ async fn mqtt311_4_7_3_3_topic_names_and_filters_of_65535_bytes_are_the_limit() 
             "{version}"
         );
     }
-}
-
-/// The encoded size of a packet received from the broker (the codec is canonical, so this is
-/// the size it had on the wire).
-fn wire_size(packet: &Packet) -> usize {
-    packet.encoded_size(V5).expect("encodes")
 }
 
 #[tokio::test]
@@ -1751,7 +1693,7 @@ async fn mqtt311_4_6_0_6_messages_of_one_topic_and_qos_arrive_in_the_order_publi
         let wanted: Vec<String> = (0..30).map(|r| format!("{}:{r}", *qos as u8)).collect();
         assert_eq!(got, &wanted, "{topic} at {qos:?}");
     }
-    ping(&mut subscriber).await;
+    subscriber.ping().await;
 }
 
 #[tokio::test]
@@ -1778,7 +1720,7 @@ async fn mqtt_4_3_1_1_qos0_delivery_is_a_qos0_publish_with_dup_0() {
                 publish("t", format!("{}", qos as u8), QoS::AtMostOnce, 0),
                 "{version} {qos:?}"
             );
-            recv_and_ack(&mut two).await;
+            two.recv_and_ack().await;
         }
         publisher.send(publish("t", "0", QoS::AtMostOnce, 0)).await;
         // Both subscribers, whatever their granted QoS, get it as QoS 0, DUP 0, no packet id.

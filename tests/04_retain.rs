@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use linnet_proto::{
-    Disconnect, Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode, RetainHandling,
-    SubAck, Subscribe, SubscriptionOptions, Unsubscribe,
+    Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck,
+    Subscribe, SubscriptionOptions, Unsubscribe,
 };
 use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
 
@@ -14,33 +14,6 @@ const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 const V5: ProtocolVersion = ProtocolVersion::V5;
 /// How long a negative check waits for a packet that must not come.
 const QUIET: Duration = Duration::from_millis(200);
-
-/// A PINGREQ / PINGRESP round trip: the broker handles a connection's packets in order, so
-/// everything `client` sent before has been processed when it returns.
-async fn sync(client: &mut RawClient) {
-    client.send(Packet::PingReq).await;
-    assert_eq!(client.recv().await, Packet::PingResp);
-}
-
-/// Publishes `publish` and waits until the broker has handled it: the QoS 1/2 handshake, or
-/// a PINGREQ round trip for QoS 0. The publisher must not be subscribed to the topic.
-async fn publish(client: &mut RawClient, publish: Publish) {
-    let id = publish.packet_id;
-    let qos = publish.qos;
-    client.send(publish).await;
-    match (qos, id) {
-        (QoS::AtMostOnce, _) => sync(client).await,
-        (QoS::AtLeastOnce, Some(id)) => {
-            assert_eq!(client.recv().await, Packet::PubAck(PubResponse::new(id)));
-        }
-        (QoS::ExactlyOnce, Some(id)) => {
-            assert_eq!(client.recv().await, Packet::PubRec(PubResponse::new(id)));
-            client.send(Packet::PubRel(PubResponse::new(id))).await;
-            assert_eq!(client.recv().await, Packet::PubComp(PubResponse::new(id)));
-        }
-        _ => panic!("QoS 1/2 publish without a packet id"),
-    }
-}
 
 /// A retained QoS 0 PUBLISH.
 fn retained(topic: &str, payload: &'static [u8]) -> Publish {
@@ -55,11 +28,7 @@ async fn subscribe_with(
 ) -> SubAck {
     let mut subscribe = Subscribe::new(pid(1), topic_filter(filter), options.qos);
     subscribe.subscriptions[0].options = options;
-    client.send(subscribe).await;
-    match client.recv().await {
-        Packet::SubAck(suback) => suback,
-        other => panic!("expected SUBACK, got {other:?}"),
-    }
+    client.send_subscribe(subscribe).await
 }
 
 fn granted(qos: QoS) -> SubAck {
@@ -80,11 +49,9 @@ async fn mqtt_3_3_1_5_retained_message_is_stored_and_sent_on_subscribe_with_reta
     for version in [ProtocolVersion::V3_1, V311, V5] {
         let topic = format!("retain/{version}");
         let mut publisher = broker.client(version, &format!("pub-{version}")).await;
-        publish(
-            &mut publisher,
-            Publish::new(topic.clone(), "kept").with_retain(true),
-        )
-        .await;
+        publisher
+            .publish_and_complete(Publish::new(topic.clone(), "kept").with_retain(true))
+            .await;
         let mut subscriber = broker.client(version, &format!("sub-{version}")).await;
         assert_eq!(
             subscriber.subscribe(&topic, QoS::AtMostOnce).await,
@@ -106,8 +73,10 @@ async fn mqtt_3_3_1_5_newer_retained_message_replaces_the_old_one() {
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V311, "pub").await;
     let first = retained("r/t", b"one").with_qos(QoS::AtLeastOnce, Some(pid(3)));
-    publish(&mut publisher, first).await;
-    publish(&mut publisher, retained("r/t", b"two")).await;
+    publisher.publish_and_complete(first).await;
+    publisher
+        .publish_and_complete(retained("r/t", b"two"))
+        .await;
     let mut subscriber = broker.client(V5, "sub").await;
     subscriber.subscribe("r/t", QoS::AtLeastOnce).await;
     assert_eq!(subscriber.recv_publish().await, retained("r/t", b"two"));
@@ -125,20 +94,16 @@ async fn mqtt_3_3_1_6_empty_retained_payload_deletes_the_retained_message() {
         let mut publisher = broker.client(version, &format!("pub-{version}")).await;
         let mut current = broker.client(version, &format!("current-{version}")).await;
         current.subscribe(&topic, QoS::AtMostOnce).await;
-        publish(
-            &mut publisher,
-            Publish::new(topic.clone(), "x").with_retain(true),
-        )
-        .await;
+        publisher
+            .publish_and_complete(Publish::new(topic.clone(), "x").with_retain(true))
+            .await;
         assert_eq!(
             current.recv_publish().await,
             Publish::new(topic.clone(), "x")
         );
-        publish(
-            &mut publisher,
-            Publish::new(topic.clone(), "").with_retain(true),
-        )
-        .await;
+        publisher
+            .publish_and_complete(Publish::new(topic.clone(), "").with_retain(true))
+            .await;
         assert_eq!(
             current.recv_publish().await,
             Publish::new(topic.clone(), "")
@@ -159,12 +124,12 @@ async fn mqtt_3_3_1_7_empty_retained_message_is_not_stored() {
         let mut publisher = broker.client(version, &format!("pub-{version}")).await;
         let empty = format!("e/{version}/empty");
         let full = format!("e/{version}/full");
-        publish(&mut publisher, Publish::new(empty, "").with_retain(true)).await;
-        publish(
-            &mut publisher,
-            Publish::new(full.clone(), "f").with_retain(true),
-        )
-        .await;
+        publisher
+            .publish_and_complete(Publish::new(empty, "").with_retain(true))
+            .await;
+        publisher
+            .publish_and_complete(Publish::new(full.clone(), "f").with_retain(true))
+            .await;
         let mut subscriber = broker.client(version, &format!("sub-{version}")).await;
         subscriber
             .subscribe(&format!("e/{version}/#"), QoS::AtMostOnce)
@@ -185,14 +150,16 @@ async fn mqtt_3_3_1_8_non_retained_publish_leaves_the_retained_message_alone() {
     for version in [V311, V5] {
         let topic = format!("keep/{version}");
         let mut publisher = broker.client(version, &format!("pub-{version}")).await;
-        publish(
-            &mut publisher,
-            Publish::new(topic.clone(), "kept").with_retain(true),
-        )
-        .await;
-        publish(&mut publisher, Publish::new(topic.clone(), "live")).await;
+        publisher
+            .publish_and_complete(Publish::new(topic.clone(), "kept").with_retain(true))
+            .await;
+        publisher
+            .publish_and_complete(Publish::new(topic.clone(), "live"))
+            .await;
         // Not even an empty non-retained payload deletes it.
-        publish(&mut publisher, Publish::new(topic.clone(), "")).await;
+        publisher
+            .publish_and_complete(Publish::new(topic.clone(), ""))
+            .await;
         let mut subscriber = broker.client(version, &format!("sub-{version}")).await;
         subscriber.subscribe(&topic, QoS::AtMostOnce).await;
         assert_eq!(
@@ -212,7 +179,9 @@ async fn mqtt_3_3_1_12_live_delivery_clears_retain_without_retain_as_published()
     let mut v5 = broker.client(V5, "new").await;
     subscribe_with(&mut v5, "live/t", SubscriptionOptions::qos(QoS::AtMostOnce)).await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish(&mut publisher, retained("live/t", b"r")).await;
+    publisher
+        .publish_and_complete(retained("live/t", b"r"))
+        .await;
     assert_eq!(v311.recv_publish().await, Publish::new("live/t", "r"));
     assert_eq!(v5.recv_publish().await, Publish::new("live/t", "r"));
 }
@@ -227,9 +196,13 @@ async fn mqtt_3_3_1_13_retain_as_published_keeps_retain_on_live_delivery() {
     };
     subscribe_with(&mut subscriber, "rap/t", options).await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish(&mut publisher, retained("rap/t", b"r")).await;
+    publisher
+        .publish_and_complete(retained("rap/t", b"r"))
+        .await;
     assert_eq!(subscriber.recv_publish().await, retained("rap/t", b"r"));
-    publish(&mut publisher, Publish::new("rap/t", "plain")).await;
+    publisher
+        .publish_and_complete(Publish::new("rap/t", "plain"))
+        .await;
     assert_eq!(
         subscriber.recv_publish().await,
         Publish::new("rap/t", "plain")
@@ -243,11 +216,9 @@ async fn wildcard_subscription_gets_the_retained_message_of_every_matching_topic
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V311, "pub").await;
     for topic in ["w/a", "w/b", "w/b/deeper", "x/a", "w"] {
-        publish(
-            &mut publisher,
-            Publish::new(topic, topic.as_bytes().to_vec()).with_retain(true),
-        )
-        .await;
+        publisher
+            .publish_and_complete(Publish::new(topic, topic.as_bytes().to_vec()).with_retain(true))
+            .await;
     }
     let mut plus = broker.client(V311, "plus").await;
     plus.subscribe("w/+", QoS::AtMostOnce).await;
@@ -275,8 +246,12 @@ async fn mqtt_4_7_2_1_wildcard_subscription_gets_no_retained_dollar_topics() {
     // covers: [v311:MQTT-4.7.2-1]
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish(&mut publisher, retained("$app/t", b"dollar")).await;
-    publish(&mut publisher, retained("app/t", b"plain")).await;
+    publisher
+        .publish_and_complete(retained("$app/t", b"dollar"))
+        .await;
+    publisher
+        .publish_and_complete(retained("app/t", b"plain"))
+        .await;
     for version in [V311, V5] {
         let mut hash = broker.client(version, "hash").await;
         hash.subscribe("#", QoS::AtMostOnce).await;
@@ -302,7 +277,9 @@ async fn mqtt_3_8_4_4_resubscribing_with_retain_handling_0_resends_retained() {
     // covers: [v311:MQTT-3.8.4-3]
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish(&mut publisher, retained("again/t", b"r")).await;
+    publisher
+        .publish_and_complete(retained("again/t", b"r"))
+        .await;
     for version in [V311, V5] {
         let mut subscriber = broker.client(version, &format!("sub-{version}")).await;
         for _ in 0..2 {
@@ -321,7 +298,9 @@ async fn mqtt_3_8_4_4_resubscribing_with_retain_handling_0_resends_retained() {
 async fn mqtt_3_3_1_9_retain_handling_0_sends_retained_on_subscribe() {
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish(&mut publisher, retained("rh0/t", b"r")).await;
+    publisher
+        .publish_and_complete(retained("rh0/t", b"r"))
+        .await;
     let mut subscriber = broker.client(V5, "sub").await;
     let suback = subscribe_with(
         &mut subscriber,
@@ -337,7 +316,9 @@ async fn mqtt_3_3_1_9_retain_handling_0_sends_retained_on_subscribe() {
 async fn mqtt_3_3_1_10_retain_handling_1_sends_retained_only_for_a_new_subscription() {
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish(&mut publisher, retained("rh1/t", b"r")).await;
+    publisher
+        .publish_and_complete(retained("rh1/t", b"r"))
+        .await;
     let mut subscriber = broker.client(V5, "sub").await;
     let options = retain_handling(RetainHandling::SendIfNew);
     subscribe_with(&mut subscriber, "rh1/t", options).await;
@@ -361,7 +342,9 @@ async fn mqtt_3_3_1_10_retain_handling_1_sends_retained_only_for_a_new_subscript
 async fn mqtt_3_3_1_11_retain_handling_2_sends_no_retained_messages() {
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish(&mut publisher, retained("rh2/t", b"r")).await;
+    publisher
+        .publish_and_complete(retained("rh2/t", b"r"))
+        .await;
     let mut subscriber = broker.client(V5, "sub").await;
     let suback = subscribe_with(
         &mut subscriber,
@@ -372,7 +355,9 @@ async fn mqtt_3_3_1_11_retain_handling_2_sends_no_retained_messages() {
     assert_eq!(suback, granted(QoS::AtMostOnce));
     subscriber.expect_nothing(QUIET).await;
     // The subscription itself works.
-    publish(&mut publisher, Publish::new("rh2/t", "live")).await;
+    publisher
+        .publish_and_complete(Publish::new("rh2/t", "live"))
+        .await;
     assert_eq!(
         subscriber.recv_publish().await,
         Publish::new("rh2/t", "live")
@@ -383,17 +368,13 @@ async fn mqtt_3_3_1_11_retain_handling_2_sends_no_retained_messages() {
 async fn mqtt_3_8_4_8_retained_delivery_qos_is_the_lower_of_stored_and_granted() {
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V311, "pub").await;
-    publish(&mut publisher, retained("q/0", b"0")).await;
-    publish(
-        &mut publisher,
-        retained("q/1", b"1").with_qos(QoS::AtLeastOnce, Some(pid(1))),
-    )
-    .await;
-    publish(
-        &mut publisher,
-        retained("q/2", b"2").with_qos(QoS::ExactlyOnce, Some(pid(2))),
-    )
-    .await;
+    publisher.publish_and_complete(retained("q/0", b"0")).await;
+    publisher
+        .publish_and_complete(retained("q/1", b"1").with_qos(QoS::AtLeastOnce, Some(pid(1))))
+        .await;
+    publisher
+        .publish_and_complete(retained("q/2", b"2").with_qos(QoS::ExactlyOnce, Some(pid(2))))
+        .await;
     // (topic, granted, expected delivery QoS)
     let cases = [
         ("q/0", QoS::ExactlyOnce, QoS::AtMostOnce),
@@ -432,7 +413,7 @@ async fn mqtt_3_8_4_8_retained_delivery_qos_is_the_lower_of_stored_and_granted()
 async fn shared_subscription_gets_no_retained_messages() {
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
-    publish(&mut publisher, retained("sh/t", b"r")).await;
+    publisher.publish_and_complete(retained("sh/t", b"r")).await;
     let mut member = broker.client(V5, "member").await;
     assert_eq!(
         member.subscribe("$share/g/sh/t", QoS::AtMostOnce).await,
@@ -450,7 +431,7 @@ async fn mqtt_3_3_2_5_expired_retained_message_is_not_sent_on_subscribe() {
     let mut publisher = broker.client(V5, "pub").await;
     let mut message = retained("exp/t", b"soon gone");
     message.properties.message_expiry_interval = Some(1);
-    publish(&mut publisher, message.clone()).await;
+    publisher.publish_and_complete(message.clone()).await;
     // Before it expires it is sent, with what is left of its lifetime (rounded up).
     let mut early = broker.client(V5, "early").await;
     early.subscribe("exp/t", QoS::AtMostOnce).await;
@@ -468,7 +449,7 @@ async fn mqtt_3_3_2_6_retained_message_expiry_interval_counts_down() {
     let mut publisher = broker.client(V5, "pub").await;
     let mut message = retained("left/t", b"m");
     message.properties.message_expiry_interval = Some(10);
-    publish(&mut publisher, message.clone()).await;
+    publisher.publish_and_complete(message.clone()).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut subscriber = broker.client(V5, "sub").await;
     subscriber.subscribe("left/t", QoS::AtMostOnce).await;
@@ -483,7 +464,9 @@ async fn retained_message_outlives_the_publishers_session() {
     // covers: [v311:MQTT-3.1.2-7]
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V311, "pub").await;
-    publish(&mut publisher, retained("gone/t", b"still here")).await;
+    publisher
+        .publish_and_complete(retained("gone/t", b"still here"))
+        .await;
     publisher.send(Disconnect::default()).await;
     publisher.expect_closed().await;
     let mut subscriber = broker.client(V311, "sub").await;

@@ -5,11 +5,10 @@
 use std::time::Duration;
 
 use linnet_proto::{
-    Bytes, ConnAck, Connect, Disconnect, DisconnectProperties, Packet, ProtocolVersion,
-    PubResponse, Publish, PublishProperties, QoS, ReasonCode, Subscribe, SubscriptionOptions,
-    TopicName, Will,
+    Bytes, Connect, Disconnect, DisconnectProperties, Packet, ProtocolVersion, PubResponse,
+    Publish, PublishProperties, QoS, ReasonCode, Subscribe, SubscriptionOptions, TopicName, Will,
 };
-use linnet_testkit::{pid, topic_filter, RawClient, TestBroker};
+use linnet_testkit::{connect_ok, pid, topic_filter, RawClient, TestBroker};
 
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 const V5: ProtocolVersion = ProtocolVersion::V5;
@@ -34,13 +33,6 @@ fn connect_with_will(
     connect
 }
 
-/// Connects with `connect` and asserts success.
-async fn connect(broker: &TestBroker, connect: Connect) -> (RawClient, ConnAck) {
-    let (client, connack) = RawClient::connect(broker.tcp, connect).await;
-    assert_eq!(connack.reason_code, ReasonCode::SUCCESS, "{connack:?}");
-    (client, connack)
-}
-
 /// A client subscribed to `filter` at `qos`.
 async fn watcher(broker: &TestBroker, client_id: &str, filter: &str, qos: QoS) -> RawClient {
     let mut client = broker.client(V5, client_id).await;
@@ -63,7 +55,7 @@ async fn mqtt_3_1_2_8_will_is_published_when_the_socket_closes_without_disconnec
     for version in [ProtocolVersion::V3_1, V311, V5] {
         let topic = format!("will/{version}");
         let last = Will::new(TopicName::new(topic.clone()).unwrap(), "gone");
-        let (client, _) = connect(
+        let (client, _) = connect_ok(
             &broker,
             connect_with_will(version, &format!("w-{version}"), last, None),
         )
@@ -79,7 +71,7 @@ async fn mqtt_3_14_4_3_v5_disconnect_0x00_discards_the_will() {
     // covers: [MQTT-3.1.2-10]
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (mut client, _) = connect(
+    let (mut client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "polite", will("will/polite", b"x"), None),
     )
@@ -97,7 +89,7 @@ async fn v311_disconnect_discards_the_will() {
     // covers: [v311:MQTT-3.14.4-3] [v311:MQTT-3.1.2-10]
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (mut client, _) = connect(
+    let (mut client, _) = connect_ok(
         &broker,
         connect_with_will(V311, "polite", will("will/polite", b"x"), None),
     )
@@ -111,7 +103,7 @@ async fn v311_disconnect_discards_the_will() {
 async fn v5_disconnect_with_will_message_0x04_publishes_the_will() {
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (mut client, _) = connect(
+    let (mut client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "leaver", will("will/leaver", b"bye"), None),
     )
@@ -138,7 +130,7 @@ async fn will_is_published_when_keep_alive_expires() {
         let last = Will::new(TopicName::new(topic).unwrap(), "timed out");
         let mut connect_packet = connect_with_will(version, &format!("idle-{version}"), last, None);
         connect_packet.keep_alive = 1;
-        clients.push(connect(&broker, connect_packet).await.0);
+        clients.push(connect_ok(&broker, connect_packet).await.0);
     }
     let started = tokio::time::Instant::now();
     let mut topics = Vec::new();
@@ -163,7 +155,7 @@ async fn will_is_published_when_keep_alive_expires() {
 async fn will_is_published_when_the_server_closes_the_connection_for_a_protocol_error() {
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (mut client, _) = connect(
+    let (mut client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "rude", will("will/rude", b"err"), None),
     )
@@ -196,7 +188,7 @@ async fn mqtt_3_1_2_15_will_retain_publishes_the_will_as_retained() {
         .await;
         let mut last = Will::new(TopicName::new(topic.clone()).unwrap(), "last words");
         last.retain = true;
-        let (client, _) = connect(
+        let (client, _) = connect_ok(
             &broker,
             connect_with_will(version, &format!("w-{version}"), last, None),
         )
@@ -231,7 +223,7 @@ async fn mqtt_3_1_2_14_will_without_retain_is_published_as_non_retained() {
     for version in [V311, V5] {
         let topic = format!("will/plain/{version}");
         let last = Will::new(TopicName::new(topic.clone()).unwrap(), "w");
-        let (client, _) = connect(
+        let (client, _) = connect_ok(
             &broker,
             connect_with_will(version, &format!("plain-{version}"), last, None),
         )
@@ -258,7 +250,7 @@ async fn will_is_delivered_at_the_lower_of_will_qos_and_granted_qos() {
     {
         let mut last = will("will/q", b"q");
         last.qos = will_qos;
-        let (client, _) = connect(
+        let (client, _) = connect_ok(
             &broker,
             connect_with_will(V5, &format!("w-{index}"), last, None),
         )
@@ -294,7 +286,7 @@ async fn will_is_delivered_at_the_lower_of_will_qos_and_granted_qos() {
 async fn mqtt_3_1_2_8_will_delay_interval_delays_the_will() {
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (client, _) = connect(
+    let (client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "late", delayed_will("will/late", b"d", 1), Some(10)),
     )
@@ -316,7 +308,7 @@ async fn mqtt_3_1_2_8_will_is_published_when_the_session_ends_before_the_will_de
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
     // Session Expiry 1 s, Will Delay 60 s: the will comes with the end of the session.
-    let (client, _) = connect(
+    let (client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "short", delayed_will("will/short", b"s", 60), Some(1)),
     )
@@ -333,7 +325,7 @@ async fn mqtt_3_1_2_8_will_is_published_when_the_session_ends_before_the_will_de
         "will after {waited:?}"
     );
     // Session Expiry 0 (absent): the session ends with the connection, so does the delay.
-    let (client, _) = connect(
+    let (client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "none", delayed_will("will/none", b"n", 60), None),
     )
@@ -349,7 +341,7 @@ async fn mqtt_3_1_2_8_will_is_published_when_the_session_ends_before_the_will_de
 async fn mqtt_3_1_3_9_reconnecting_before_the_will_delay_cancels_the_will() {
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (client, _) = connect(
+    let (client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "flaky", delayed_will("will/flaky", b"f", 1), Some(10)),
     )
@@ -359,7 +351,7 @@ async fn mqtt_3_1_3_9_reconnecting_before_the_will_delay_cancels_the_will() {
     let mut resume = Connect::new(V5, "flaky");
     resume.clean_start = false;
     resume.properties.session_expiry_interval = Some(10);
-    let (_back, connack) = connect(&broker, resume).await;
+    let (_back, connack) = connect_ok(&broker, resume).await;
     assert!(connack.session_present);
     // Past the will delay: still nothing.
     watcher.expect_nothing(Duration::from_millis(1500)).await;
@@ -370,7 +362,7 @@ async fn mqtt_3_1_3_9_reconnecting_before_the_will_delay_cancels_the_will() {
 async fn mqtt_3_1_3_9_cancelled_will_stays_cancelled_after_the_next_disconnect() {
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (client, _) = connect(
+    let (client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "flaky", delayed_will("will/flaky", b"f", 1), Some(10)),
     )
@@ -382,7 +374,7 @@ async fn mqtt_3_1_3_9_cancelled_will_stays_cancelled_after_the_next_disconnect()
     let mut resume = Connect::new(V5, "flaky");
     resume.clean_start = false;
     resume.properties.session_expiry_interval = Some(10);
-    let (mut back, connack) = connect(&broker, resume).await;
+    let (mut back, connack) = connect_ok(&broker, resume).await;
     assert!(connack.session_present);
     back.send(Disconnect::default()).await;
     back.expect_closed().await;
@@ -406,7 +398,7 @@ async fn mqtt_3_1_3_10_will_properties_are_forwarded_with_user_properties_in_ord
     last.properties.payload_format_indicator = Some(true);
     last.properties.response_topic = Some(TopicName::new("reply/here").unwrap());
     last.properties.correlation_data = Some(Bytes::from_static(b"\x01\x02"));
-    let (client, _) = connect(&broker, connect_with_will(V5, "props", last, None)).await;
+    let (client, _) = connect_ok(&broker, connect_with_will(V5, "props", last, None)).await;
     drop(client);
     let mut expected = Publish::new("will/props", "{}");
     expected.properties = PublishProperties {
@@ -434,8 +426,8 @@ async fn session_takeover_publishes_the_old_connections_will() {
         let topic = format!("will/{version}");
         let last = Will::new(TopicName::new(topic.clone()).unwrap(), "taken");
         let id = format!("twin-{version}");
-        let (mut first, _) = connect(&broker, connect_with_will(version, &id, last, None)).await;
-        let (_second, connack) = connect(&broker, Connect::new(version, id.as_str())).await;
+        let (mut first, _) = connect_ok(&broker, connect_with_will(version, &id, last, None)).await;
+        let (_second, connack) = connect_ok(&broker, Connect::new(version, id.as_str())).await;
         assert!(!connack.session_present);
         let packets = first.expect_closed().await;
         if version == V5 {
@@ -454,7 +446,7 @@ async fn session_takeover_publishes_the_old_connections_will() {
 async fn mqtt_3_1_3_9_takeover_that_resumes_the_session_cancels_a_delayed_will() {
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (mut first, _) = connect(
+    let (mut first, _) = connect_ok(
         &broker,
         connect_with_will(V5, "twin", delayed_will("will/twin", b"t", 1), Some(10)),
     )
@@ -462,7 +454,7 @@ async fn mqtt_3_1_3_9_takeover_that_resumes_the_session_cancels_a_delayed_will()
     let mut resume = Connect::new(V5, "twin");
     resume.clean_start = false;
     resume.properties.session_expiry_interval = Some(10);
-    let (_second, connack) = connect(&broker, resume).await;
+    let (_second, connack) = connect_ok(&broker, resume).await;
     assert!(connack.session_present);
     assert_eq!(
         first.expect_closed().await,
@@ -478,7 +470,7 @@ async fn mqtt_3_1_3_9_takeover_that_resumes_the_session_cancels_a_delayed_will()
 async fn v5_disconnect_0x00_with_a_kept_session_discards_a_delayed_will() {
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (mut client, _) = connect(
+    let (mut client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "keeper", delayed_will("will/keeper", b"k", 1), Some(10)),
     )
@@ -504,7 +496,7 @@ async fn will_message_expiry_counts_from_when_the_delayed_will_is_published() {
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
     let mut last = delayed_will("will/brief", b"b", 1);
     last.properties.message_expiry_interval = Some(1);
-    let (client, _) = connect(&broker, connect_with_will(V5, "brief", last, Some(10))).await;
+    let (client, _) = connect_ok(&broker, connect_with_will(V5, "brief", last, Some(10))).await;
     drop(client);
     let mut expected = Publish::new("will/brief", "b");
     expected.properties.message_expiry_interval = Some(1);
@@ -516,7 +508,7 @@ async fn mqtt_3_1_2_10_a_published_will_is_removed_from_the_session() {
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
     // v5: a delayed will, published while the session lives on.
-    let (client, _) = connect(
+    let (client, _) = connect_ok(
         &broker,
         connect_with_will(V5, "once", delayed_will("will/once", b"5", 1), Some(10)),
     )
@@ -526,7 +518,7 @@ async fn mqtt_3_1_2_10_a_published_will_is_removed_from_the_session() {
     // 3.1.1: an immediate will, with a session kept (CleanSession 0).
     let mut kept = connect_with_will(V311, "once311", will("will/once311", b"3"), None);
     kept.clean_start = false;
-    let (client, _) = connect(&broker, kept).await;
+    let (client, _) = connect_ok(&broker, kept).await;
     drop(client);
     assert_eq!(
         watcher.recv_publish().await,
@@ -539,7 +531,7 @@ async fn mqtt_3_1_2_10_a_published_will_is_removed_from_the_session() {
         if version.is_v5() {
             resume.properties.session_expiry_interval = Some(10);
         }
-        let (client, connack) = connect(&broker, resume).await;
+        let (client, connack) = connect_ok(&broker, resume).await;
         assert!(connack.session_present, "{version}");
         drop(client);
     }
@@ -553,14 +545,14 @@ async fn mqtt311_3_1_2_12_without_the_will_flag_no_will_is_published() {
     let mut watcher = watcher(&broker, "watcher", "#", QoS::AtMostOnce).await;
     // Ended by the socket closing, by a protocol violation (a second CONNECT) and by keep
     // alive expiry: no will is published in any case.
-    let (client, _) = connect(&broker, Connect::new(V311, "closed")).await;
+    let (client, _) = connect_ok(&broker, Connect::new(V311, "closed")).await;
     drop(client);
-    let (mut violator, _) = connect(&broker, Connect::new(V311, "violator")).await;
+    let (mut violator, _) = connect_ok(&broker, Connect::new(V311, "violator")).await;
     violator.send(Connect::new(V311, "violator")).await;
     assert!(violator.expect_closed().await.is_empty());
     let mut idle = Connect::new(V311, "idle");
     idle.keep_alive = 1;
-    let (mut idle, _) = connect(&broker, idle).await;
+    let (mut idle, _) = connect_ok(&broker, idle).await;
     assert!(idle.expect_closed().await.is_empty());
     watcher.send(Packet::PingReq).await;
     assert_eq!(watcher.recv().await, Packet::PingResp);
@@ -571,7 +563,7 @@ async fn mqtt311_3_1_2_12_without_the_will_flag_no_will_is_published() {
 async fn delayed_will_is_published_at_once_when_a_clean_start_ends_the_session() {
     let broker = TestBroker::start().await;
     let mut watcher = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
-    let (_old, _) = connect(
+    let (_old, _) = connect_ok(
         &broker,
         connect_with_will(
             V5,
@@ -583,7 +575,7 @@ async fn delayed_will_is_published_at_once_when_a_clean_start_ends_the_session()
     .await;
     // The same client id with Clean Start ends the old session, and the session's end
     // publishes the will without waiting for its 60 s delay (MQTT 5.0 3.1.3.2.2).
-    let (_new, connack) = connect(&broker, Connect::new(V5, "replaced")).await;
+    let (_new, connack) = connect_ok(&broker, Connect::new(V5, "replaced")).await;
     assert!(!connack.session_present);
     let will = watcher.recv_publish().await;
     assert_eq!(

@@ -6,32 +6,14 @@
 use std::time::Duration;
 
 use linnet_proto::{
-    ConnAck, Connect, Disconnect, Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
+    Connect, Disconnect, Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
 };
-use linnet_testkit::{pid, RawClient, TestBroker};
+use linnet_testkit::{connect_ok, persistent, pid, wire_size, RawClient, TestBroker};
 
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 const V5: ProtocolVersion = ProtocolVersion::V5;
 /// How long a negative check waits for a packet that must not come.
 const QUIET: Duration = Duration::from_millis(200);
-
-/// A CONNECT that asks to keep the session: clean session 0 (3.1.1), or clean start 0 with a
-/// Session Expiry Interval of 60 s (v5).
-fn persistent(version: ProtocolVersion, client_id: &str) -> Connect {
-    let mut connect = Connect::new(version, client_id);
-    connect.clean_start = false;
-    if version.is_v5() {
-        connect.properties.session_expiry_interval = Some(60);
-    }
-    connect
-}
-
-/// Connects with `connect` and asserts success.
-async fn connect(broker: &TestBroker, connect: Connect) -> (RawClient, ConnAck) {
-    let (client, connack) = RawClient::connect(broker.tcp, connect).await;
-    assert_eq!(connack.reason_code, ReasonCode::SUCCESS, "{connack:?}");
-    (client, connack)
-}
 
 /// Lets the broker notice that a connection closed and detach it from its session, so that
 /// what is published next is queued rather than written to the dying connection.
@@ -41,8 +23,7 @@ async fn settle() {
 
 /// Ends `client`'s connection with DISCONNECT (normal) and waits until the broker let go.
 async fn disconnect(mut client: RawClient) {
-    client.send(Disconnect::default()).await;
-    assert!(client.expect_closed().await.is_empty());
+    client.hang_up().await;
     settle().await;
 }
 
@@ -61,29 +42,18 @@ fn disconnect_with_expiry(seconds: u32) -> Disconnect {
 
 /// Publishes at QoS 1 or 2 with packet id `id` and completes the handshake.
 async fn publish_acked(client: &mut RawClient, topic: &str, payload: &str, qos: QoS, id: u16) {
-    let id = pid(id);
-    let payload = payload.as_bytes().to_vec();
+    assert_ne!(qos, QoS::AtMostOnce, "QoS 0 needs no handshake");
     client
-        .send(Publish::new(topic, payload).with_qos(qos, Some(id)))
+        .publish_and_complete(
+            Publish::new(topic, payload.as_bytes().to_vec()).with_qos(qos, Some(pid(id))),
+        )
         .await;
-    match qos {
-        QoS::AtLeastOnce => {
-            assert_eq!(client.recv().await, Packet::PubAck(PubResponse::new(id)));
-        }
-        QoS::ExactlyOnce => {
-            assert_eq!(client.recv().await, Packet::PubRec(PubResponse::new(id)));
-            client.send(Packet::PubRel(PubResponse::new(id))).await;
-            assert_eq!(client.recv().await, Packet::PubComp(PubResponse::new(id)));
-        }
-        QoS::AtMostOnce => panic!("QoS 0 needs no handshake"),
-    }
 }
 
 /// Publishes at QoS 0 and waits until the broker has handled it (PINGREQ round trip).
 async fn publish_qos0(client: &mut RawClient, topic: &str, payload: &'static [u8]) {
     client.publish(topic, payload).await;
-    client.send(Packet::PingReq).await;
-    assert_eq!(client.recv().await, Packet::PingResp);
+    client.ping().await;
 }
 
 /// Acknowledges a PUBLISH received from the broker (PUBACK, or PUBREC / PUBREL / PUBCOMP).
@@ -111,11 +81,11 @@ async fn mqtt_3_1_2_6_clean_start_0_without_a_session_creates_one() {
     let broker = TestBroker::start().await;
     for version in [V311, V5] {
         let id = format!("new-{version}");
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(!connack.session_present, "{version}");
         client.subscribe("s/new", QoS::AtLeastOnce).await;
         disconnect(client).await;
-        let (_client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (_client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(
             connack.session_present,
             "{version}: the session was created and kept"
@@ -132,10 +102,10 @@ async fn mqtt_3_2_2_3_resumed_session_keeps_subscriptions_and_reports_session_pr
     for version in [V311, V5] {
         let id = format!("sub-{version}");
         let topic = format!("s/{version}");
-        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, _) = connect_ok(&broker, persistent(version, &id)).await;
         client.subscribe(&topic, QoS::AtMostOnce).await;
         disconnect(client).await;
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(connack.session_present, "{version}");
         // No SUBSCRIBE on this connection: the old subscription delivers.
         publish_qos0(&mut publisher, &topic, b"live").await;
@@ -152,7 +122,7 @@ async fn mqtt_3_1_2_23_qos1_and_qos2_messages_published_while_offline_arrive_in_
     for version in [V311, V5] {
         let id = format!("off-{version}");
         let topic = format!("o/{version}");
-        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, _) = connect_ok(&broker, persistent(version, &id)).await;
         client.subscribe(&topic, QoS::ExactlyOnce).await;
         disconnect(client).await;
         let sent = [
@@ -164,7 +134,7 @@ async fn mqtt_3_1_2_23_qos1_and_qos2_messages_published_while_offline_arrive_in_
         for (index, (payload, qos)) in sent.into_iter().enumerate() {
             publish_acked(&mut publisher, &topic, payload, qos, index as u16 + 1).await;
         }
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(connack.session_present);
         let mut ids = Vec::new();
         for (payload, qos) in sent {
@@ -185,12 +155,12 @@ async fn mqtt_3_1_2_23_qos1_and_qos2_messages_published_while_offline_arrive_in_
 async fn qos0_messages_published_while_offline_are_not_queued() {
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
-    let (mut client, _) = connect(&broker, persistent(V5, "offline")).await;
+    let (mut client, _) = connect_ok(&broker, persistent(V5, "offline")).await;
     client.subscribe("o/t", QoS::ExactlyOnce).await;
     disconnect(client).await;
     publish_qos0(&mut publisher, "o/t", b"zero").await;
     publish_acked(&mut publisher, "o/t", "one", QoS::AtLeastOnce, 1).await;
-    let (mut client, connack) = connect(&broker, persistent(V5, "offline")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V5, "offline")).await;
     assert!(connack.session_present);
     let got = client.recv_publish().await;
     assert_eq!(
@@ -213,7 +183,7 @@ async fn mqtt_4_4_0_1_unacknowledged_qos1_publish_is_resent_with_dup_and_the_sam
     for version in [V311, V5] {
         let id = format!("unacked-{version}");
         let topic = format!("u/{version}");
-        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, _) = connect_ok(&broker, persistent(version, &id)).await;
         client.subscribe(&topic, QoS::AtLeastOnce).await;
         publish_acked(&mut publisher, &topic, "m", QoS::AtLeastOnce, 1).await;
         let first = client.recv_publish().await;
@@ -222,7 +192,7 @@ async fn mqtt_4_4_0_1_unacknowledged_qos1_publish_is_resent_with_dup_and_the_sam
         // No PUBACK: the socket just closes.
         drop_connection(client).await;
 
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(connack.session_present);
         let again = client.recv_publish().await;
         let dup = Publish {
@@ -235,7 +205,7 @@ async fn mqtt_4_4_0_1_unacknowledged_qos1_publish_is_resent_with_dup_and_the_sam
         disconnect(client).await;
 
         // Acknowledged now: the next resumption re-sends nothing.
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(connack.session_present);
         client.expect_nothing(QUIET).await;
     }
@@ -246,7 +216,7 @@ async fn mqtt_4_4_0_1_qos2_publish_without_pubrec_is_resent_with_dup_and_the_sam
     // covers: [MQTT-4.3.3-3]
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
-    let (mut client, _) = connect(&broker, persistent(V5, "unrec")).await;
+    let (mut client, _) = connect_ok(&broker, persistent(V5, "unrec")).await;
     client.subscribe("u/t", QoS::ExactlyOnce).await;
     publish_acked(&mut publisher, "u/t", "m", QoS::ExactlyOnce, 1).await;
     let first = client.recv_publish().await;
@@ -261,7 +231,7 @@ async fn mqtt_4_4_0_1_qos2_publish_without_pubrec_is_resent_with_dup_and_the_sam
     );
     drop_connection(client).await;
 
-    let (mut client, connack) = connect(&broker, persistent(V5, "unrec")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V5, "unrec")).await;
     assert!(connack.session_present);
     let again = client.recv_publish().await;
     assert_eq!(again, Publish { dup: true, ..first });
@@ -278,7 +248,7 @@ async fn mqtt_4_4_0_1_qos2_message_at_the_pubrec_stage_gets_pubrel_resent() {
     for version in [V311, V5] {
         let id = format!("rel-{version}");
         let topic = format!("r/{version}");
-        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, _) = connect_ok(&broker, persistent(version, &id)).await;
         client.subscribe(&topic, QoS::ExactlyOnce).await;
         publish_acked(&mut publisher, &topic, "m", QoS::ExactlyOnce, 1).await;
         let publish = client.recv_publish().await;
@@ -293,7 +263,7 @@ async fn mqtt_4_4_0_1_qos2_message_at_the_pubrec_stage_gets_pubrel_resent() {
         // No PUBCOMP: the socket just closes.
         drop_connection(client).await;
 
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(connack.session_present);
         assert_eq!(
             client.recv().await,
@@ -306,7 +276,7 @@ async fn mqtt_4_4_0_1_qos2_message_at_the_pubrec_stage_gets_pubrel_resent() {
             .await;
         disconnect(client).await;
 
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(connack.session_present);
         client.expect_nothing(QUIET).await;
     }
@@ -316,14 +286,14 @@ async fn mqtt_4_4_0_1_qos2_message_at_the_pubrec_stage_gets_pubrel_resent() {
 async fn resent_in_flight_messages_come_before_messages_queued_while_offline() {
     let broker = TestBroker::start().await;
     let mut publisher = broker.client(V5, "pub").await;
-    let (mut client, _) = connect(&broker, persistent(V5, "order")).await;
+    let (mut client, _) = connect_ok(&broker, persistent(V5, "order")).await;
     client.subscribe("ord/t", QoS::AtLeastOnce).await;
     publish_acked(&mut publisher, "ord/t", "first", QoS::AtLeastOnce, 1).await;
     let first = client.recv_publish().await;
     drop_connection(client).await;
     publish_acked(&mut publisher, "ord/t", "second", QoS::AtLeastOnce, 2).await;
 
-    let (mut client, connack) = connect(&broker, persistent(V5, "order")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V5, "order")).await;
     assert!(connack.session_present);
     assert_eq!(
         client.recv_publish().await,
@@ -349,13 +319,13 @@ async fn mqtt_3_1_2_4_clean_start_discards_the_session() {
     for version in [V311, V5] {
         let id = format!("clean-{version}");
         let topic = format!("c/{version}");
-        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, _) = connect_ok(&broker, persistent(version, &id)).await;
         client.subscribe(&topic, QoS::AtLeastOnce).await;
         disconnect(client).await;
         // Queued for the old session.
         publish_acked(&mut publisher, &topic, "old", QoS::AtLeastOnce, 1).await;
 
-        let (mut client, connack) = connect(&broker, Connect::new(version, id.as_str())).await;
+        let (mut client, connack) = connect_ok(&broker, Connect::new(version, id.as_str())).await;
         assert!(!connack.session_present, "{version}");
         client.expect_nothing(QUIET).await;
         // The old subscription is gone too.
@@ -368,10 +338,10 @@ async fn mqtt_3_1_2_4_clean_start_discards_the_session() {
 async fn v311_clean_session_1_session_ends_with_the_connection() {
     // covers: [v311:MQTT-3.1.2-6]
     let broker = TestBroker::start().await;
-    let (mut client, _) = connect(&broker, Connect::new(V311, "brief")).await;
+    let (mut client, _) = connect_ok(&broker, Connect::new(V311, "brief")).await;
     client.subscribe("b/t", QoS::AtLeastOnce).await;
     disconnect(client).await;
-    let (mut client, connack) = connect(&broker, persistent(V311, "brief")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V311, "brief")).await;
     assert!(!connack.session_present);
     let mut publisher = broker.client(V311, "pub").await;
     publish_qos0(&mut publisher, "b/t", b"x").await;
@@ -384,10 +354,10 @@ async fn v5_session_expiry_0_ends_the_session_at_disconnect() {
     // Clean start 0 without a Session Expiry Interval: it is 0.
     let mut connect_packet = Connect::new(V5, "zero");
     connect_packet.clean_start = false;
-    let (mut client, _) = connect(&broker, connect_packet.clone()).await;
+    let (mut client, _) = connect_ok(&broker, connect_packet.clone()).await;
     client.subscribe("z/t", QoS::AtLeastOnce).await;
     disconnect(client).await;
-    let (mut client, connack) = connect(&broker, persistent(V5, "zero")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V5, "zero")).await;
     assert!(!connack.session_present);
     let mut publisher = broker.client(V5, "pub").await;
     publish_qos0(&mut publisher, "z/t", b"x").await;
@@ -401,14 +371,14 @@ async fn mqtt_4_1_0_2_session_is_discarded_once_its_expiry_interval_has_passed()
         let mut connect_packet = Connect::new(V5, id);
         connect_packet.clean_start = false;
         connect_packet.properties.session_expiry_interval = Some(expiry);
-        let (mut client, _) = connect(&broker, connect_packet).await;
+        let (mut client, _) = connect_ok(&broker, connect_packet).await;
         client.subscribe("e/t", QoS::AtLeastOnce).await;
         disconnect(client).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_short, connack) = connect(&broker, persistent(V5, "short")).await;
+    let (_short, connack) = connect_ok(&broker, persistent(V5, "short")).await;
     assert!(!connack.session_present, "1 s session still there");
-    let (_long, connack) = connect(&broker, persistent(V5, "long")).await;
+    let (_long, connack) = connect_ok(&broker, persistent(V5, "long")).await;
     assert!(connack.session_present, "3 s session already gone");
 }
 
@@ -420,17 +390,17 @@ async fn mqtt_3_1_2_23_session_expiry_counts_from_the_latest_disconnect() {
     let mut connect_packet = Connect::new(V5, "again");
     connect_packet.clean_start = false;
     connect_packet.properties.session_expiry_interval = Some(2);
-    let (mut client, _) = connect(&broker, connect_packet.clone()).await;
+    let (mut client, _) = connect_ok(&broker, connect_packet.clone()).await;
     client.subscribe("a/t", QoS::AtLeastOnce).await;
     disconnect(client).await;
     // t = 0.1 s: first disconnect done; its timer would end the session at 2.1 s.
     tokio::time::sleep(Duration::from_millis(900)).await;
-    let (client, connack) = connect(&broker, connect_packet.clone()).await;
+    let (client, connack) = connect_ok(&broker, connect_packet.clone()).await;
     assert!(connack.session_present);
     disconnect(client).await;
     // t = 1.1 s: second disconnect; the session must last until 3.1 s. Check at 2.6 s.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_client, connack) = connect(&broker, connect_packet).await;
+    let (_client, connack) = connect_ok(&broker, connect_packet).await;
     assert!(
         connack.session_present,
         "session ended by the first disconnect's timer"
@@ -441,13 +411,13 @@ async fn mqtt_3_1_2_23_session_expiry_counts_from_the_latest_disconnect() {
 #[tokio::test]
 async fn v5_disconnect_with_session_expiry_0_ends_a_persistent_session() {
     let broker = TestBroker::start().await;
-    let (mut client, _) = connect(&broker, persistent(V5, "quit")).await;
+    let (mut client, _) = connect_ok(&broker, persistent(V5, "quit")).await;
     client.subscribe("q/t", QoS::AtLeastOnce).await;
     let disconnect_packet = disconnect_with_expiry(0);
     client.send(disconnect_packet).await;
     assert!(client.expect_closed().await.is_empty());
     settle().await;
-    let (_client, connack) = connect(&broker, persistent(V5, "quit")).await;
+    let (_client, connack) = connect_ok(&broker, persistent(V5, "quit")).await;
     assert!(!connack.session_present);
 }
 
@@ -457,7 +427,7 @@ async fn v5_disconnect_setting_session_expiry_after_connect_had_0_is_a_protocol_
     let broker = TestBroker::start().await;
     let mut connect_packet = Connect::new(V5, "late-expiry");
     connect_packet.clean_start = false;
-    let (mut client, _) = connect(&broker, connect_packet).await;
+    let (mut client, _) = connect_ok(&broker, connect_packet).await;
     client.subscribe("l/t", QoS::AtLeastOnce).await;
     let disconnect_packet = disconnect_with_expiry(30);
     client.send(disconnect_packet).await;
@@ -469,7 +439,7 @@ async fn v5_disconnect_setting_session_expiry_after_connect_had_0_is_a_protocol_
     );
     settle().await;
     // The session kept its expiry of 0 and ended with the connection.
-    let (_client, connack) = connect(&broker, persistent(V5, "late-expiry")).await;
+    let (_client, connack) = connect_ok(&broker, persistent(V5, "late-expiry")).await;
     assert!(!connack.session_present);
 }
 
@@ -477,13 +447,13 @@ async fn v5_disconnect_setting_session_expiry_after_connect_had_0_is_a_protocol_
 async fn offline_queue_keeps_the_first_max_queued_messages_in_order() {
     let broker = TestBroker::with_config(|c| c.limits.max_queued_messages = 5).await;
     let mut publisher = broker.client(V5, "pub").await;
-    let (mut client, _) = connect(&broker, persistent(V5, "capped")).await;
+    let (mut client, _) = connect_ok(&broker, persistent(V5, "capped")).await;
     client.subscribe("cap/t", QoS::AtLeastOnce).await;
     disconnect(client).await;
     for n in 1..=8u16 {
         publish_acked(&mut publisher, "cap/t", &n.to_string(), QoS::AtLeastOnce, n).await;
     }
-    let (mut client, connack) = connect(&broker, persistent(V5, "capped")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V5, "capped")).await;
     assert!(connack.session_present);
     for n in 1..=5 {
         let got = client.recv_publish().await;
@@ -504,7 +474,7 @@ async fn mqtt_3_3_4_9_broker_sends_at_most_receive_maximum_unacknowledged_publis
     let broker = TestBroker::start().await;
     let mut connect_packet = Connect::new(V5, "narrow");
     connect_packet.properties.receive_maximum = std::num::NonZeroU16::new(2);
-    let (mut client, _) = connect(&broker, connect_packet).await;
+    let (mut client, _) = connect_ok(&broker, connect_packet).await;
     client.subscribe("n/t", QoS::AtLeastOnce).await;
     let mut publisher = broker.client(V5, "pub").await;
     for n in 1..=4u16 {
@@ -539,7 +509,7 @@ async fn mqtt_4_9_0_2_qos2_message_holds_its_send_quota_until_pubcomp() {
     let broker = TestBroker::start().await;
     let mut connect_packet = Connect::new(V5, "one-at-a-time");
     connect_packet.properties.receive_maximum = std::num::NonZeroU16::new(1);
-    let (mut client, _) = connect(&broker, connect_packet).await;
+    let (mut client, _) = connect_ok(&broker, connect_packet).await;
     client.subscribe("one/t", QoS::ExactlyOnce).await;
     let mut publisher = broker.client(V5, "pub").await;
     publish_acked(&mut publisher, "one/t", "a", QoS::ExactlyOnce, 1).await;
@@ -562,7 +532,7 @@ async fn qos2_publish_resent_after_reconnect_is_not_delivered_twice() {
     let broker = TestBroker::start().await;
     let mut subscriber = broker.client(V5, "sub").await;
     subscriber.subscribe("twice/t", QoS::AtMostOnce).await;
-    let (mut client, _) = connect(&broker, persistent(V5, "sender")).await;
+    let (mut client, _) = connect_ok(&broker, persistent(V5, "sender")).await;
     let publish = Publish::new("twice/t", "once").with_qos(QoS::ExactlyOnce, Some(pid(7)));
     client.send(publish.clone()).await;
     assert_eq!(
@@ -575,7 +545,7 @@ async fn qos2_publish_resent_after_reconnect_is_not_delivered_twice() {
     );
     drop_connection(client).await;
 
-    let (mut client, connack) = connect(&broker, persistent(V5, "sender")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V5, "sender")).await;
     assert!(connack.session_present);
     client
         .send(Publish {
@@ -601,13 +571,13 @@ async fn mqtt_3_1_2_23_clean_start_session_with_an_expiry_outlives_the_connectio
     let broker = TestBroker::start().await;
     let mut connect_packet = Connect::new(V5, "fresh");
     connect_packet.properties.session_expiry_interval = Some(60);
-    let (mut client, connack) = connect(&broker, connect_packet).await;
+    let (mut client, connack) = connect_ok(&broker, connect_packet).await;
     assert!(!connack.session_present);
     client.subscribe("f/t", QoS::AtLeastOnce).await;
     disconnect(client).await;
     let mut publisher = broker.client(V5, "pub").await;
     publish_acked(&mut publisher, "f/t", "kept", QoS::AtLeastOnce, 1).await;
-    let (mut client, connack) = connect(&broker, persistent(V5, "fresh")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V5, "fresh")).await;
     assert!(connack.session_present);
     let got = client.recv_publish().await;
     assert_eq!(
@@ -625,7 +595,7 @@ async fn mqtt_3_1_2_23_clean_start_session_with_an_expiry_outlives_the_connectio
 async fn mqtt_3_3_2_5_message_that_expires_while_queued_is_not_delivered() {
     // covers: [MQTT-3.3.2-6]
     let broker = TestBroker::start().await;
-    let (mut client, _) = connect(&broker, persistent(V5, "slow")).await;
+    let (mut client, _) = connect_ok(&broker, persistent(V5, "slow")).await;
     client.subscribe("x/t", QoS::AtLeastOnce).await;
     disconnect(client).await;
     let mut publisher = broker.client(V5, "pub").await;
@@ -639,7 +609,7 @@ async fn mqtt_3_3_2_5_message_that_expires_while_queued_is_not_delivered() {
         );
     }
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (mut client, connack) = connect(&broker, persistent(V5, "slow")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V5, "slow")).await;
     assert!(connack.session_present);
     let got = client.recv_publish().await;
     let mut wanted = expected(
@@ -660,7 +630,7 @@ async fn mqtt_3_3_2_5_message_that_expires_while_queued_is_not_delivered() {
 
 async fn mqtt_4_3_3_7_qos2_publish_already_sent_is_resent_after_its_message_expiry() {
     let broker = TestBroker::start().await;
-    let (mut client, _) = connect(&broker, persistent(V5, "late-rec")).await;
+    let (mut client, _) = connect_ok(&broker, persistent(V5, "late-rec")).await;
     client.subscribe("lr/t", QoS::ExactlyOnce).await;
     let mut publisher = broker.client(V5, "pub").await;
     let mut publish = Publish::new("lr/t", "m").with_qos(QoS::ExactlyOnce, Some(pid(1)));
@@ -676,7 +646,7 @@ async fn mqtt_4_3_3_7_qos2_publish_already_sent_is_resent_after_its_message_expi
     drop_connection(client).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
-    let (mut client, connack) = connect(&broker, persistent(V5, "late-rec")).await;
+    let (mut client, connack) = connect_ok(&broker, persistent(V5, "late-rec")).await;
     assert!(connack.session_present);
     let again = client.recv_publish().await;
     assert!(again.dup, "{again:?}");
@@ -697,7 +667,7 @@ async fn mqtt_4_3_3_7_qos2_publish_already_sent_is_resent_after_its_message_expi
 
 async fn mqtt_3_3_4_9_publishes_resent_on_resumption_respect_the_new_receive_maximum() {
     let broker = TestBroker::start().await;
-    let (mut client, _) = connect(&broker, persistent(V5, "shrink")).await;
+    let (mut client, _) = connect_ok(&broker, persistent(V5, "shrink")).await;
     client.subscribe("sh/t", QoS::AtLeastOnce).await;
     let mut publisher = broker.client(V5, "pub").await;
     for n in 1..=3u16 {
@@ -711,7 +681,7 @@ async fn mqtt_3_3_4_9_publishes_resent_on_resumption_respect_the_new_receive_max
     drop_connection(client).await;
     let mut resume = persistent(V5, "shrink");
     resume.properties.receive_maximum = std::num::NonZeroU16::new(2);
-    let (mut client, connack) = connect(&broker, resume).await;
+    let (mut client, connack) = connect_ok(&broker, resume).await;
     assert!(connack.session_present);
     let one = client.recv_publish().await;
     let two = client.recv_publish().await;
@@ -772,7 +742,7 @@ async fn mqtt_4_1_0_1_session_state_is_kept_while_the_connection_is_open() {
             packet.properties.session_expiry_interval = Some(1);
             packet.properties.receive_maximum = std::num::NonZeroU16::new(1);
         }
-        let (mut client, _) = connect(&broker, packet).await;
+        let (mut client, _) = connect_ok(&broker, packet).await;
         let topic = format!("keep/{version}");
         client.subscribe(&topic, QoS::AtLeastOnce).await;
         // An incoming QoS 2 message, PUBREC'd but not released yet.
@@ -853,7 +823,7 @@ async fn mqtt_4_3_2_3_qos1_messages_stay_unacknowledged_until_their_puback() {
     for version in [V311, V5] {
         let id = format!("q1-{version}");
         let topic = format!("q1/{version}");
-        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, _) = connect_ok(&broker, persistent(version, &id)).await;
         client.subscribe(&topic, QoS::AtLeastOnce).await;
         for (n, payload) in ["a", "b", "c"].into_iter().enumerate() {
             publish_acked(
@@ -875,7 +845,7 @@ async fn mqtt_4_3_2_3_qos1_messages_stay_unacknowledged_until_their_puback() {
         assert_eq!(client.recv().await, Packet::PingResp);
         drop_connection(client).await;
 
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(connack.session_present);
         for original in [&sent[0], &sent[2]] {
             let again = client.recv_publish().await;
@@ -891,7 +861,7 @@ async fn mqtt_4_3_2_3_qos1_messages_stay_unacknowledged_until_their_puback() {
         }
         client.expect_nothing(QUIET).await;
         disconnect(client).await;
-        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, _) = connect_ok(&broker, persistent(version, &id)).await;
         client.expect_nothing(QUIET).await;
     }
 }
@@ -904,7 +874,7 @@ async fn mqtt_4_3_3_3_qos2_publish_is_unacknowledged_until_pubrec_and_pubrel_unt
     for version in [V311, V5] {
         let id = format!("q2-{version}");
         let topic = format!("q2/{version}");
-        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, _) = connect_ok(&broker, persistent(version, &id)).await;
         client.subscribe(&topic, QoS::ExactlyOnce).await;
         publish_acked(&mut publisher, &topic, "a", QoS::ExactlyOnce, 1).await;
         publish_acked(&mut publisher, &topic, "b", QoS::ExactlyOnce, 2).await;
@@ -919,7 +889,7 @@ async fn mqtt_4_3_3_3_qos2_publish_is_unacknowledged_until_pubrec_and_pubrel_unt
         drop_connection(client).await;
 
         // In the original order: PUBREL for "a" (never its PUBLISH again), PUBLISH for "b".
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(connack.session_present);
         assert_eq!(
             client.recv().await,
@@ -940,7 +910,7 @@ async fn mqtt_4_3_3_3_qos2_publish_is_unacknowledged_until_pubrec_and_pubrel_unt
         drop_connection(client).await;
 
         // "a" is complete; "b" still waits for its PUBCOMP.
-        let (mut client, connack) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, connack) = connect_ok(&broker, persistent(version, &id)).await;
         assert!(connack.session_present);
         assert_eq!(
             client.recv().await,
@@ -950,7 +920,7 @@ async fn mqtt_4_3_3_3_qos2_publish_is_unacknowledged_until_pubrec_and_pubrel_unt
         client.expect_nothing(QUIET).await;
         client.send(Packet::PubComp(PubResponse::new(b_id))).await;
         disconnect(client).await;
-        let (mut client, _) = connect(&broker, persistent(version, &id)).await;
+        let (mut client, _) = connect_ok(&broker, persistent(version, &id)).await;
         client.expect_nothing(QUIET).await;
     }
 }
@@ -960,7 +930,7 @@ async fn mqtt311_4_3_2_2_broker_as_qos1_receiver_acks_with_the_id_then_treats_it
     let broker = TestBroker::start().await;
     let mut subscriber = broker.client(V311, "sub").await;
     subscriber.subscribe("r1/t", QoS::AtMostOnce).await;
-    let (mut client, _) = connect(&broker, Connect::new(V311, "sender")).await;
+    let (mut client, _) = connect_ok(&broker, Connect::new(V311, "sender")).await;
     for (payload, dup) in [("first", false), ("second", false), ("third", true)] {
         let mut publish =
             Publish::new("r1/t", payload).with_qos(QoS::AtLeastOnce, Some(pid(0x0A0B)));
@@ -984,7 +954,7 @@ async fn mqtt311_4_3_3_2_broker_as_qos2_receiver() {
     let broker = TestBroker::start().await;
     let mut subscriber = broker.client(V311, "sub").await;
     subscriber.subscribe("r2/t", QoS::AtMostOnce).await;
-    let (mut client, _) = connect(&broker, Connect::new(V311, "sender")).await;
+    let (mut client, _) = connect_ok(&broker, Connect::new(V311, "sender")).await;
     let publish = Publish::new("r2/t", "a").with_qos(QoS::ExactlyOnce, Some(pid(5)));
     client.send(publish.clone()).await;
     assert_eq!(
@@ -1032,7 +1002,7 @@ async fn mqtt311_4_3_3_2_broker_as_qos2_receiver() {
 #[tokio::test]
 async fn mqtt_4_3_3_13_qos2_handshake_completes_after_the_message_expired() {
     let broker = TestBroker::start().await;
-    let (mut late, _) = connect(&broker, persistent(V5, "late")).await;
+    let (mut late, _) = connect_ok(&broker, persistent(V5, "late")).await;
     late.subscribe("exp/t", QoS::AtLeastOnce).await;
     disconnect(late).await;
     let mut client = broker.client(V5, "sender").await;
@@ -1049,7 +1019,7 @@ async fn mqtt_4_3_3_13_qos2_handshake_completes_after_the_message_expired() {
         client.recv().await,
         Packet::PubComp(PubResponse::new(pid(3)))
     );
-    let (mut late, connack) = connect(&broker, persistent(V5, "late")).await;
+    let (mut late, connack) = connect_ok(&broker, persistent(V5, "late")).await;
     assert!(connack.session_present);
     late.expect_nothing(QUIET).await;
 }
@@ -1063,7 +1033,7 @@ async fn mqtt_4_5_0_1_an_accepted_message_goes_into_every_matching_session() {
         online.subscribe("own/+", QoS::AtLeastOnce).await;
         let mut unrelated = broker.client(version, "unrelated").await;
         unrelated.subscribe("other/#", QoS::AtLeastOnce).await;
-        let (mut offline, _) = connect(&broker, persistent(version, "offline")).await;
+        let (mut offline, _) = connect_ok(&broker, persistent(version, "offline")).await;
         offline.subscribe("own/#", QoS::ExactlyOnce).await;
         disconnect(offline).await;
 
@@ -1080,7 +1050,7 @@ async fn mqtt_4_5_0_1_an_accepted_message_goes_into_every_matching_session() {
             ),
             "{version}"
         );
-        let (mut offline, connack) = connect(&broker, persistent(version, "offline")).await;
+        let (mut offline, connack) = connect_ok(&broker, persistent(version, "offline")).await;
         assert!(connack.session_present);
         let got = offline.recv_publish().await;
         assert_eq!(
@@ -1095,12 +1065,6 @@ async fn mqtt_4_5_0_1_an_accepted_message_goes_into_every_matching_session() {
         );
         unrelated.expect_nothing(QUIET).await;
     }
-}
-
-/// The encoded size of a packet received from the broker (the codec is canonical, so this is
-/// the size it had on the wire).
-fn wire_size(packet: &Packet) -> usize {
-    packet.encoded_size(V5).expect("encodes")
 }
 
 /// A v5 client whose Maximum Packet Size leaves the broker no room to spare: the size of the
@@ -1207,7 +1171,7 @@ async fn mqtt_3_14_2_2_server_disconnect_has_no_session_expiry_interval() {
     );
     // Taken over by another connection for the same client id.
     let (mut client, max) = tight_client(&broker, "taken", persistent(V5, "")).await;
-    let _new = connect(&broker, persistent(V5, "taken")).await;
+    let _new = connect_ok(&broker, persistent(V5, "taken")).await;
     check(
         client.expect_closed().await,
         ReasonCode::SESSION_TAKEN_OVER,

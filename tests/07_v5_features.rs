@@ -28,14 +28,6 @@ fn persistent(client_id: &str, clean_start: bool) -> Connect {
     connect
 }
 
-/// Ends a connection with DISCONNECT 0x00 and waits for the broker to close it.
-async fn hang_up(client: &mut RawClient) {
-    client
-        .send(Disconnect::new(ReasonCode::NORMAL_DISCONNECTION))
-        .await;
-    assert!(client.expect_closed().await.is_empty());
-}
-
 /// A QoS 0 v5 PUBLISH without properties whose whole encoding is exactly `size` bytes.
 fn publish_of_size(topic: &str, size: usize) -> Publish {
     let encoded = |len: usize| {
@@ -264,7 +256,7 @@ async fn mqtt_3_1_2_25_oversized_publish_is_dropped_as_if_it_had_been_sent() {
     subscriber
         .send(Packet::PubAck(PubResponse::new(packet_id)))
         .await;
-    hang_up(&mut subscriber).await;
+    subscriber.hang_up().await;
     // Resumed without a size limit: the dropped message is not owed any more.
     let (mut subscriber, connack) =
         RawClient::connect(broker.tcp, persistent("small", false)).await;
@@ -373,7 +365,7 @@ async fn mqtt_3_3_2_7_topic_aliases_do_not_survive_a_reconnect() {
     client.send(aliased("", 1, "y")).await;
     assert_eq!(&subscriber.recv_publish().await.payload[..], b"x");
     assert_eq!(&subscriber.recv_publish().await.payload[..], b"y");
-    hang_up(&mut client).await;
+    client.hang_up().await;
     let (mut client, connack) = RawClient::connect(broker.tcp, persistent("alias", false)).await;
     assert!(
         connack.session_present,
@@ -394,7 +386,7 @@ async fn mqtt_3_3_2_7_topic_aliases_do_not_survive_a_reconnect() {
 async fn offline_subscriber(broker: &TestBroker, client_id: &str, topic: &str, qos: QoS) {
     let (mut subscriber, _) = RawClient::connect(broker.tcp, persistent(client_id, true)).await;
     subscriber.subscribe(topic, qos).await;
-    hang_up(&mut subscriber).await;
+    subscriber.hang_up().await;
 }
 
 fn expiring(topic: &str, payload: &'static str, id: u16, expiry: Option<u32>) -> Publish {
@@ -457,7 +449,7 @@ async fn mqtt_4_3_3_7_qos2_publish_already_sent_is_not_subject_to_expiry() {
     let sent = subscriber.recv_publish().await;
     assert_eq!((sent.qos, sent.dup), (QoS::ExactlyOnce, false));
     // No PUBREC: the message stays unacknowledged past its expiry.
-    hang_up(&mut subscriber).await;
+    subscriber.hang_up().await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let (mut subscriber, connack) = RawClient::connect(broker.tcp, persistent("q2", false)).await;
     assert!(connack.session_present);

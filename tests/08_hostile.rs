@@ -13,7 +13,7 @@ use linnet_proto::{
     Auth, Bytes, BytesMut, ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, PacketType,
     ProtocolVersion, PubResponse, Publish, QoS, ReasonCode, TopicName, Will,
 };
-use linnet_testkit::{pid, RawClient, TestBroker, RECV_TIMEOUT};
+use linnet_testkit::{goodbye, pid, RawClient, TestBroker, RECV_TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -49,16 +49,6 @@ fn decode_error(version: ProtocolVersion, max_packet_size: u32, wire: &[u8]) -> 
     {
         Err(error) => error,
         other => panic!("test vector {wire:02x?} decodes as {other:?}"),
-    }
-}
-
-/// What the broker must send before closing: a v5 DISCONNECT carrying `reason`, or nothing
-/// for 3.1.1.
-fn goodbye(version: ProtocolVersion, reason: ReasonCode) -> Vec<Packet> {
-    if version.is_v5() {
-        vec![Packet::Disconnect(Disconnect::new(reason))]
-    } else {
-        Vec::new()
     }
 }
 

@@ -5,13 +5,9 @@
 use std::time::Duration;
 
 use linnet_proto::{Connect, Packet, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode};
-use linnet_testkit::{pid, RawClient, TestBroker};
+use linnet_testkit::{pid, qos1, RawClient, TestBroker};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
-
-fn qos1(topic: &str, id: u16, payload: &'static [u8]) -> Publish {
-    Publish::new(topic, payload).with_qos(QoS::AtLeastOnce, Some(pid(id)))
-}
 
 #[tokio::test]
 async fn unacknowledged_message_goes_to_another_member_when_a_session_ends() {
@@ -20,7 +16,7 @@ async fn unacknowledged_message_goes_to_another_member_when_a_session_ends() {
     first.subscribe("$share/g/jobs", QoS::AtLeastOnce).await;
     let mut publisher = broker.client(V5, "producer").await;
     // Only one member yet: it gets the job and never acknowledges it.
-    publisher.send(qos1("jobs", 1, b"job-1")).await;
+    publisher.send(qos1("jobs", b"job-1", 1)).await;
     assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
     let job = first.recv_publish().await;
     assert_eq!(&job.payload[..], b"job-1");
@@ -43,7 +39,7 @@ async fn acknowledged_messages_are_not_redelivered_to_other_members() {
     let mut first = broker.client(V5, "acker").await;
     first.subscribe("$share/g/jobs", QoS::AtLeastOnce).await;
     let mut publisher = broker.client(V5, "producer").await;
-    publisher.send(qos1("jobs", 1, b"done")).await;
+    publisher.send(qos1("jobs", b"done", 1)).await;
     assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
     let job = first.recv_publish().await;
     first
@@ -68,7 +64,7 @@ async fn persistent_member_keeps_its_unacknowledged_message_while_its_session_li
     let (mut first, _) = RawClient::connect(broker.tcp, connect.clone()).await;
     first.subscribe("$share/g/jobs", QoS::AtLeastOnce).await;
     let mut publisher = broker.client(V5, "producer").await;
-    publisher.send(qos1("jobs", 1, b"mine")).await;
+    publisher.send(qos1("jobs", b"mine", 1)).await;
     assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
     first.recv_publish().await;
 
@@ -90,18 +86,9 @@ fn qos2(topic: &str, id: u16, payload: &'static [u8]) -> Publish {
 
 /// Publishes at QoS 2 and completes the handshake with the broker.
 async fn publish_qos2(publisher: &mut RawClient, id: u16, payload: &'static [u8]) {
-    publisher.send(qos2("jobs", id, payload)).await;
-    assert_eq!(
-        publisher.recv().await,
-        Packet::PubRec(PubResponse::new(pid(id)))
-    );
     publisher
-        .send(Packet::PubRel(PubResponse::new(pid(id))))
+        .publish_and_complete(qos2("jobs", id, payload))
         .await;
-    assert_eq!(
-        publisher.recv().await,
-        Packet::PubComp(PubResponse::new(pid(id)))
-    );
 }
 
 /// A v5 CONNECT for `client_id` that keeps its session for `expiry` seconds.
@@ -199,7 +186,7 @@ async fn mqtt_4_8_2_6_shared_message_refused_by_its_member_goes_to_no_other_memb
         refuser.subscribe("$share/g/jobs", qos).await;
         let mut publisher = broker.client(V5, "producer").await;
         if qos == QoS::AtLeastOnce {
-            publisher.send(qos1("jobs", 1, b"job")).await;
+            publisher.send(qos1("jobs", b"job", 1)).await;
             assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
         } else {
             publish_qos2(&mut publisher, 1, b"job").await;

@@ -8,11 +8,11 @@ use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use linnet_broker::{Broker, Config};
 use linnet_proto::{
-    ConnAck, Connect, Decoder, Packet, PacketId, ProtocolVersion, Publish, QoS, SubAck, Subscribe,
-    TopicFilter,
+    ConnAck, Connect, Decoder, Disconnect, Packet, PacketId, ProtocolVersion, PubResponse, Publish,
+    QoS, ReasonCode, SubAck, Subscribe, TopicFilter,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -79,13 +79,7 @@ impl TestBroker {
 
     /// Connects a raw client and completes CONNECT / CONNACK with a clean session.
     pub async fn client(&self, version: ProtocolVersion, client_id: &str) -> RawClient {
-        let (client, connack) =
-            RawClient::connect(self.tcp, Connect::new(version, client_id)).await;
-        assert_eq!(
-            connack.reason_code,
-            linnet_proto::ReasonCode::SUCCESS,
-            "{connack:?}"
-        );
+        let (client, _) = connect_ok(self, Connect::new(version, client_id)).await;
         client
     }
 }
@@ -215,8 +209,14 @@ impl RawClient {
 
     /// SUBSCRIBE to one filter and return the SUBACK.
     pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> SubAck {
-        self.send(Subscribe::new(pid(1), topic_filter(filter), qos))
-            .await;
+        self.send_subscribe(Subscribe::new(pid(1), topic_filter(filter), qos))
+            .await
+    }
+
+    /// Sends `subscribe` (any filters, options and properties) and returns the SUBACK, which
+    /// must be the next packet.
+    pub async fn send_subscribe(&mut self, subscribe: Subscribe) -> SubAck {
+        self.send(subscribe).await;
         match self.recv().await {
             Packet::SubAck(suback) => suback,
             other => panic!("expected SUBACK, got {other:?}"),
@@ -235,6 +235,134 @@ impl RawClient {
             other => panic!("expected PUBLISH, got {other:?}"),
         }
     }
+
+    /// A PINGREQ / PINGRESP round trip. The broker handles a connection's packets in order,
+    /// so when this returns it has handled everything this client sent before, and nothing
+    /// else was queued for this client ahead of the PINGRESP.
+    pub async fn ping(&mut self) {
+        self.send(Packet::PingReq).await;
+        assert_eq!(self.recv().await, Packet::PingResp, "expected PINGRESP");
+    }
+
+    /// Ends the connection with a normal DISCONNECT (reason 0x00, no properties) and waits
+    /// for the broker to close it without sending anything.
+    pub async fn hang_up(&mut self) {
+        self.send(Disconnect::default()).await;
+        let packets = self.expect_closed().await;
+        assert!(
+            packets.is_empty(),
+            "expected a silent close after DISCONNECT, got {packets:?}"
+        );
+    }
+
+    /// Receives a PUBLISH and completes its QoS flow as the receiving client: nothing for
+    /// QoS 0, PUBACK for QoS 1, PUBREC / (expect PUBREL) / PUBCOMP for QoS 2. Returns the
+    /// PUBLISH as received.
+    pub async fn recv_and_ack(&mut self) -> Publish {
+        let publish = self.recv_publish().await;
+        match (publish.qos, publish.packet_id) {
+            (QoS::AtMostOnce, None) => {}
+            (QoS::AtLeastOnce, Some(id)) => self.send(Packet::PubAck(PubResponse::new(id))).await,
+            (QoS::ExactlyOnce, Some(id)) => {
+                self.send(Packet::PubRec(PubResponse::new(id))).await;
+                assert_eq!(self.recv().await, Packet::PubRel(PubResponse::new(id)));
+                self.send(Packet::PubComp(PubResponse::new(id))).await;
+            }
+            other => panic!("QoS and packet id disagree: {other:?}"),
+        }
+        publish
+    }
+
+    /// Sends `publish` as the publishing client and waits until the broker has handled it:
+    /// a PINGREQ round trip for QoS 0 ([`RawClient::ping`]), a PUBACK for QoS 1, PUBREC /
+    /// PUBREL / PUBCOMP for QoS 2. Every acknowledgement must be exactly Success with the
+    /// PUBLISH's packet id and no properties. The publisher must not be subscribed to the
+    /// topic (its own copy would arrive where the acknowledgement is expected).
+    pub async fn publish_and_complete(&mut self, publish: Publish) {
+        let (qos, id) = (publish.qos, publish.packet_id);
+        self.send(publish).await;
+        match (qos, id) {
+            (QoS::AtMostOnce, _) => self.ping().await,
+            (QoS::AtLeastOnce, Some(id)) => {
+                assert_eq!(self.recv().await, Packet::PubAck(PubResponse::new(id)));
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                assert_eq!(self.recv().await, Packet::PubRec(PubResponse::new(id)));
+                self.send(Packet::PubRel(PubResponse::new(id))).await;
+                assert_eq!(self.recv().await, Packet::PubComp(PubResponse::new(id)));
+            }
+            other => panic!("QoS and packet id disagree: {other:?}"),
+        }
+    }
+
+    /// Sends a QoS 1 `publish` and returns its PUBACK, which must be the next packet and
+    /// carry the PUBLISH's packet id. The reason code is not checked (a v5 broker answers
+    /// 0x10 No matching subscribers when nobody subscribes): callers check it if they care.
+    pub async fn publish_acked(&mut self, publish: Publish) -> PubResponse {
+        let id = match (publish.qos, publish.packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => id,
+            other => panic!("publish_acked takes a QoS 1 PUBLISH with a packet id, got {other:?}"),
+        };
+        self.send(publish).await;
+        match self.recv().await {
+            Packet::PubAck(ack) => {
+                assert_eq!(ack.packet_id, id, "PUBACK for the wrong packet id");
+                ack
+            }
+            other => panic!("expected PUBACK, got {other:?}"),
+        }
+    }
+}
+
+/// Connects a raw client to `broker` with `connect` (any version and options) and asserts
+/// that the CONNACK reports Success; returns the client and the CONNACK.
+pub async fn connect_ok(broker: &TestBroker, connect: Connect) -> (RawClient, ConnAck) {
+    let (client, connack) = RawClient::connect(broker.tcp, connect).await;
+    assert_eq!(connack.reason_code, ReasonCode::SUCCESS, "{connack:?}");
+    (client, connack)
+}
+
+/// A CONNECT for `client_id` that asks to keep the session: clean session 0 (3.1.1), or
+/// clean start 0 with a Session Expiry Interval of 60 s (v5).
+pub fn persistent(version: ProtocolVersion, client_id: &str) -> Connect {
+    let mut connect = Connect::new(version, client_id);
+    connect.clean_start = false;
+    if version.is_v5() {
+        connect.properties.session_expiry_interval = Some(60);
+    }
+    connect
+}
+
+/// A PUBLISH of `payload` on `topic` at `qos`; `id` is its packet id at QoS 1 and 2 and is
+/// ignored at QoS 0. Panics if `id` is 0 at QoS 1 or 2.
+pub fn publish(topic: &str, payload: impl Into<Bytes>, qos: QoS, id: u16) -> Publish {
+    let packet_id = (qos != QoS::AtMostOnce).then(|| pid(id));
+    Publish::new(topic, payload).with_qos(qos, packet_id)
+}
+
+/// A QoS 1 PUBLISH of `payload` on `topic` with packet id `id`; panics if `id` is 0.
+pub fn qos1(topic: &str, payload: impl AsRef<[u8]>, id: u16) -> Publish {
+    Publish::new(topic, Bytes::copy_from_slice(payload.as_ref()))
+        .with_qos(QoS::AtLeastOnce, Some(pid(id)))
+}
+
+/// What the broker sends before it closes a connection for a protocol error or malformed
+/// packet: a v5 DISCONNECT with `reason` and no properties (compare with
+/// [`RawClient::expect_closed`], which drops the Reason String), nothing for 3.1.1.
+pub fn goodbye(version: ProtocolVersion, reason: ReasonCode) -> Vec<Packet> {
+    if version.is_v5() {
+        vec![Packet::Disconnect(Disconnect::new(reason))]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The size of `packet` encoded for MQTT 5.0. For a packet received from a v5 connection this
+/// is the size it had on the wire, since the codec is canonical.
+pub fn wire_size(packet: &Packet) -> usize {
+    packet
+        .encoded_size(ProtocolVersion::V5)
+        .expect("a received v5 packet encodes again")
 }
 
 /// A packet identifier; panics on 0.

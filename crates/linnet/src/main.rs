@@ -1,5 +1,5 @@
-//! The `linnet` command: `linnet broker` today; `pub`, `sub`, `rr` and `bench` follow. The
-//! only place that installs a tracing subscriber.
+//! The `linnet` command: `linnet broker` and `linnet bench` today; `pub`, `sub` and `rr`
+//! follow. The only place that installs a tracing subscriber.
 
 // A command-line tool: standard output is its interface (the libraries may not print).
 #![allow(clippy::print_stdout)]
@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use linnet_broker::{Broker, Config};
+
+mod bench;
 
 #[derive(Debug, Parser)]
 #[command(name = "linnet", version, about = "Linnet MQTT platform")]
@@ -26,6 +28,8 @@ enum Command {
         after_help = "Examples:\n  linnet broker\n  linnet broker --tcp 127.0.0.1:1883 --ws 127.0.0.1:8083\n  linnet broker --config linnet.toml\n  linnet broker --print-config > linnet.toml"
     )]
     Broker(BrokerArgs),
+    /// Benchmark an MQTT broker (any broker): conn, pub, sub and scenarios.
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Broker(args) => run_broker(args),
+        Command::Bench(args) => bench::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

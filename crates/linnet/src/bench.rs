@@ -1,0 +1,570 @@
+//! `linnet bench`: the command line of the load generator (emqtt-bench's flags), delegating
+//! every run to the `linnet-bench` library. Progress goes to stderr once a second; the final
+//! report to stdout, as text or `--json`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{ArgAction, Args, Subcommand};
+use linnet_bench::{
+    ConnJob, Pace, Pacing, Progress, ProgressFn, PubJob, QoS, Report, Scenario, ScenarioKind,
+    SubJob, Target, Traffic,
+};
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    pub(crate) command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Open COUNT idle connections and hold them: connects/s, connect latency.
+    #[command(
+        disable_help_flag = true,
+        after_help = "Example:\n  linnet bench conn -h 127.0.0.1 -c 1000 -R 500 --duration 30"
+    )]
+    Conn(ConnArgs),
+    /// Publish stamped messages from COUNT clients, at a fixed rate or as fast as allowed.
+    #[command(
+        disable_help_flag = true,
+        after_help = "Examples:\n  linnet bench pub -t bench/%i -c 10 -I 10 -s 64\n  linnet bench pub -t bench/%i -c 10 -q 1 -F 100 -L 10000"
+    )]
+    Pub(PubArgs),
+    /// Subscribe COUNT clients and measure what arrives: rate, latency, loss.
+    #[command(
+        disable_help_flag = true,
+        after_help = "Example:\n  linnet bench sub -t 'bench/#' -c 1 -q 1 --duration 60"
+    )]
+    Sub(SubArgs),
+    /// Run publishers and subscribers in one process and check every message:
+    /// fan-in, fan-out, p2p, shared, conn.
+    #[command(
+        disable_help_flag = true,
+        after_help = "Examples:\n  linnet bench scenario fan-in -P 10 -q 0 -s 64 --duration 5\n  linnet bench scenario fan-out -S 100\n  linnet bench scenario p2p -n 100 -q 1\n  linnet bench scenario shared -P 10 -S 4 -q 1 --rate 5000\n  linnet bench scenario conn -c 10000 --broker-pid $(pidof linnet)"
+    )]
+    Scenario(ScenarioArgs),
+}
+
+/// Where the broker is (emqtt-bench's `-h -p -V`).
+#[derive(Debug, Args)]
+pub(crate) struct BrokerOpts {
+    /// Broker host name or address.
+    #[arg(short = 'h', long, default_value = "localhost")]
+    host: String,
+    /// Broker port.
+    #[arg(short = 'p', long, default_value_t = 1883)]
+    port: u16,
+    /// MQTT version: 3 (3.1), 4 (3.1.1) or 5 (5.0).
+    #[arg(short = 'V', long = "protocol-version", value_name = "3|4|5", default_value_t = 5,
+          value_parser = clap::value_parser!(u8).range(3..=5))]
+    version: u8,
+    /// Keep alive in seconds.
+    #[arg(short = 'k', long = "keepalive", default_value_t = 60)]
+    keep_alive: u16,
+    /// Local source addresses, comma-separated (not supported yet).
+    #[arg(long, value_name = "ADDR,...")]
+    ifaddr: Option<String>,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// How fast connections open (emqtt-bench's `-i -R`).
+#[derive(Debug, Args)]
+pub(crate) struct PacingOpts {
+    /// Milliseconds between two connection starts (default: no wait).
+    #[arg(short = 'i', long = "interval", value_name = "MS")]
+    conn_interval: Option<f64>,
+    /// Connection starts per second (default: as fast as --conn-concurrency allows).
+    #[arg(short = 'R', long = "conn-rate", value_name = "N")]
+    conn_rate: Option<f64>,
+    /// Most connection handshakes in progress at once.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    conn_concurrency: usize,
+}
+
+/// What publishers send.
+#[derive(Debug, Args)]
+pub(crate) struct TrafficOpts {
+    /// QoS of publishes and subscriptions.
+    #[arg(short = 'q', long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    qos: u8,
+    /// Payload size in bytes (at least 20: timestamp, publisher, sequence).
+    #[arg(short = 's', long = "size", default_value_t = 64)]
+    size: usize,
+    /// Fixed rate: milliseconds between two messages of one publisher (fractions allowed).
+    #[arg(
+        short = 'I',
+        long = "interval-of-msg",
+        value_name = "MS",
+        conflicts_with = "rate"
+    )]
+    msg_interval: Option<f64>,
+    /// Fixed rate: messages per second across all publishers. Without -I or --rate,
+    /// publishers send as fast as the in-flight window allows.
+    #[arg(long, value_name = "MSG/S")]
+    rate: Option<f64>,
+    /// Messages per publisher (default: until --duration ends).
+    #[arg(short = 'L', long, value_name = "N")]
+    limit: Option<u64>,
+    /// QoS 1/2 messages a publisher may have unacknowledged.
+    #[arg(short = 'F', long, value_name = "N", default_value_t = 64)]
+    inflight: u16,
+}
+
+/// Length and output.
+#[derive(Debug, Args)]
+pub(crate) struct RunOpts {
+    /// Seconds to run (publishers send, subscribers listen, connections are held).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    duration: f64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// User name and password with emqtt-bench's short flags.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialOpts {
+    /// User name.
+    #[arg(short = 'u', long)]
+    username: Option<String>,
+    /// Password.
+    #[arg(short = 'P', long)]
+    password: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConnArgs {
+    #[command(flatten)]
+    broker: BrokerOpts,
+    /// Connections to open.
+    #[arg(short = 'c', long, default_value_t = 1000)]
+    count: usize,
+    /// Index of the first client (client ids and %i count from it).
+    #[arg(short = 'n', long = "start-number", default_value_t = 1)]
+    start: u32,
+    /// Broker process id: report its RSS growth per connection (from /proc).
+    #[arg(long, value_name = "PID")]
+    broker_pid: Option<u32>,
+    #[command(flatten)]
+    pacing: PacingOpts,
+    #[command(flatten)]
+    credentials: CredentialOpts,
+    #[command(flatten)]
+    run: RunOpts,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PubArgs {
+    #[command(flatten)]
+    broker: BrokerOpts,
+    /// Publishers.
+    #[arg(short = 'c', long, default_value_t = 1)]
+    count: usize,
+    /// Index of the first client (client ids and %i count from it).
+    #[arg(short = 'n', long = "start-number", default_value_t = 1)]
+    start: u32,
+    /// Topic: %i is the client index, %c the client id.
+    #[arg(short = 't', long)]
+    topic: String,
+    #[command(flatten)]
+    traffic: TrafficOpts,
+    #[command(flatten)]
+    pacing: PacingOpts,
+    #[command(flatten)]
+    credentials: CredentialOpts,
+    #[command(flatten)]
+    run: RunOpts,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SubArgs {
+    #[command(flatten)]
+    broker: BrokerOpts,
+    /// Subscribers.
+    #[arg(short = 'c', long, default_value_t = 1)]
+    count: usize,
+    /// Index of the first client (client ids and %i count from it).
+    #[arg(short = 'n', long = "start-number", default_value_t = 1)]
+    start: u32,
+    /// Topic filter: %i is the client index, %c the client id.
+    #[arg(short = 't', long)]
+    topic: String,
+    /// QoS of the subscriptions.
+    #[arg(short = 'q', long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    qos: u8,
+    #[command(flatten)]
+    pacing: PacingOpts,
+    #[command(flatten)]
+    credentials: CredentialOpts,
+    #[command(flatten)]
+    run: RunOpts,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScenarioArgs {
+    /// fan-in (P -> 1 on a wildcard), fan-out (1 -> S), p2p (N pairs), shared (P -> a
+    /// $share group of S), conn (C idle connections).
+    #[arg(value_name = "SCENARIO")]
+    kind: ScenarioKind,
+    #[command(flatten)]
+    broker: BrokerOpts,
+    /// Publishers (fan-in, shared; default 10).
+    #[arg(short = 'P', long)]
+    publishers: Option<usize>,
+    /// Subscribers (fan-out default 100, shared default 4).
+    #[arg(short = 'S', long)]
+    subscribers: Option<usize>,
+    /// Pairs (p2p; default 100).
+    #[arg(short = 'n', long)]
+    pairs: Option<usize>,
+    /// Connections (conn; default 1000).
+    #[arg(short = 'c', long)]
+    connections: Option<usize>,
+    /// Broker process id: conn reports its RSS growth per connection (from /proc).
+    #[arg(long, value_name = "PID")]
+    broker_pid: Option<u32>,
+    /// Topics are PREFIX/SCENARIO/... (default linnet-bench/<pid>).
+    #[arg(long, value_name = "PREFIX")]
+    topic_prefix: Option<String>,
+    /// User name.
+    #[arg(long)]
+    username: Option<String>,
+    /// Password.
+    #[arg(long)]
+    password: Option<String>,
+    /// Exit with status 1 unless every expected message arrived exactly once.
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    traffic: TrafficOpts,
+    #[command(flatten)]
+    pacing: PacingOpts,
+    #[command(flatten)]
+    run: RunOpts,
+}
+
+fn target(
+    broker: &BrokerOpts,
+    username: Option<String>,
+    password: Option<String>,
+) -> anyhow::Result<Target> {
+    if broker.ifaddr.is_some() {
+        bail!("--ifaddr is not supported yet");
+    }
+    let mut target = Target::new(broker.host.clone(), broker.port);
+    target.version = Target::version_from_level(broker.version)?;
+    target.keep_alive = broker.keep_alive;
+    target.username = username;
+    target.password = password;
+    Ok(target)
+}
+
+fn pacing(opts: &PacingOpts) -> anyhow::Result<Pacing> {
+    let interval = match opts.conn_interval {
+        Some(ms) if !(ms.is_finite() && ms >= 0.0) => {
+            bail!("-i {ms}: not a number of milliseconds")
+        }
+        Some(ms) => Some(Duration::from_secs_f64(ms / 1000.0)),
+        None => None,
+    };
+    if opts.conn_concurrency == 0 {
+        bail!("--conn-concurrency must be at least 1");
+    }
+    Ok(Pacing {
+        interval,
+        rate: opts.conn_rate,
+        concurrency: opts.conn_concurrency,
+    })
+}
+
+fn duration(run: &RunOpts) -> anyhow::Result<Duration> {
+    if !(run.duration.is_finite() && run.duration >= 0.0) {
+        bail!("--duration {}: not a number of seconds", run.duration);
+    }
+    Ok(Duration::from_secs_f64(run.duration))
+}
+
+fn qos(level: u8) -> anyhow::Result<QoS> {
+    QoS::from_u8(level).with_context(|| format!("QoS {level} is not 0, 1 or 2"))
+}
+
+fn traffic(opts: &TrafficOpts, run: &RunOpts) -> anyhow::Result<Traffic> {
+    let pace = match (opts.msg_interval, opts.rate) {
+        (Some(ms), _) if !(ms.is_finite() && ms > 0.0) => {
+            bail!("-I {ms}: not a positive number of milliseconds")
+        }
+        (Some(ms), _) => Pace::Interval(Duration::from_secs_f64(ms / 1000.0)),
+        (None, Some(rate)) => Pace::Total(rate),
+        (None, None) => Pace::Max,
+    };
+    Ok(Traffic {
+        qos: qos(opts.qos)?,
+        payload_size: opts.size,
+        pace,
+        inflight: opts.inflight,
+        limit: opts.limit,
+        duration: duration(run)?,
+        ..Traffic::default()
+    })
+}
+
+impl ConnArgs {
+    pub(crate) fn job(&self) -> anyhow::Result<ConnJob> {
+        Ok(ConnJob {
+            target: target(
+                &self.broker,
+                self.credentials.username.clone(),
+                self.credentials.password.clone(),
+            )?,
+            pacing: pacing(&self.pacing)?,
+            count: self.count,
+            start_index: self.start,
+            duration: duration(&self.run)?,
+            broker_pid: self.broker_pid,
+        })
+    }
+}
+
+impl PubArgs {
+    pub(crate) fn job(&self) -> anyhow::Result<PubJob> {
+        Ok(PubJob {
+            target: target(
+                &self.broker,
+                self.credentials.username.clone(),
+                self.credentials.password.clone(),
+            )?,
+            pacing: pacing(&self.pacing)?,
+            traffic: traffic(&self.traffic, &self.run)?,
+            count: self.count,
+            start_index: self.start,
+            topic: self.topic.clone(),
+        })
+    }
+}
+
+impl SubArgs {
+    pub(crate) fn job(&self) -> anyhow::Result<SubJob> {
+        Ok(SubJob {
+            target: target(
+                &self.broker,
+                self.credentials.username.clone(),
+                self.credentials.password.clone(),
+            )?,
+            pacing: pacing(&self.pacing)?,
+            count: self.count,
+            start_index: self.start,
+            topic: self.topic.clone(),
+            qos: qos(self.qos)?,
+            duration: duration(&self.run)?,
+        })
+    }
+}
+
+impl ScenarioArgs {
+    pub(crate) fn scenario(&self) -> anyhow::Result<Scenario> {
+        let mut scenario = Scenario::new(
+            self.kind,
+            target(&self.broker, self.username.clone(), self.password.clone())?,
+        );
+        scenario.pacing = pacing(&self.pacing)?;
+        scenario.traffic = traffic(&self.traffic, &self.run)?;
+        scenario.publishers = self.publishers;
+        scenario.subscribers = self.subscribers;
+        scenario.pairs = self.pairs;
+        scenario.connections = self.connections;
+        scenario.broker_pid = self.broker_pid;
+        scenario.topic_prefix = self.topic_prefix.clone();
+        Ok(scenario)
+    }
+}
+
+/// Runs `linnet bench ...` to completion and prints its report.
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let run_opts = match &args.command {
+        BenchCommand::Conn(a) => &a.run,
+        BenchCommand::Pub(a) => &a.run,
+        BenchCommand::Sub(a) => &a.run,
+        BenchCommand::Scenario(a) => &a.run,
+    };
+    let (json, quiet) = (run_opts.json, run_opts.quiet);
+    let progress: Option<ProgressFn> = (!quiet).then(|| {
+        let print: ProgressFn = Arc::new(|progress: &Progress| eprintln!("{progress}"));
+        print
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut check = false;
+    let report: Report = match &args.command {
+        BenchCommand::Conn(a) => {
+            let job = a.job()?;
+            runtime.block_on(linnet_bench::run_conn(&job, progress))?
+        }
+        BenchCommand::Pub(a) => {
+            let job = a.job()?;
+            runtime.block_on(linnet_bench::run_pub(&job, progress))?
+        }
+        BenchCommand::Sub(a) => {
+            let job = a.job()?;
+            runtime.block_on(linnet_bench::run_sub(&job, progress))?
+        }
+        BenchCommand::Scenario(a) => {
+            check = a.check;
+            let scenario = a.scenario()?;
+            runtime.block_on(linnet_bench::run_scenario(&scenario, progress))?
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("cannot write JSON")?
+        );
+    } else {
+        print!("{report}");
+    }
+    if check && !report.is_exact() {
+        bail!(
+            "check failed: {} received of {} expected, {} lost, {} duplicated",
+            report.received,
+            report
+                .expected
+                .map_or_else(|| "?".to_owned(), |e| e.to_string()),
+            report.lost,
+            report.duplicated
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::{Cli, Command};
+
+    fn bench(args: &[&str]) -> BenchCommand {
+        let argv = ["linnet", "bench"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv).map(|cli| cli.command) {
+            Ok(Command::Bench(bench)) => bench.command,
+            other => panic!("not a bench command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pub_takes_emqtt_bench_flags() {
+        let BenchCommand::Pub(args) = bench(&[
+            "pub",
+            "-h",
+            "10.0.0.1",
+            "-p",
+            "1884",
+            "-V",
+            "4",
+            "-c",
+            "3",
+            "-i",
+            "5",
+            "-I",
+            "2.5",
+            "-s",
+            "100",
+            "-q",
+            "1",
+            "-t",
+            "bench/%i",
+            "-L",
+            "50",
+            "-F",
+            "10",
+            "-u",
+            "user",
+            "-P",
+            "secret",
+            "--duration",
+            "3",
+        ]) else {
+            panic!("not pub");
+        };
+        let job = args.job().unwrap();
+        assert_eq!(job.target.host, "10.0.0.1");
+        assert_eq!(job.target.port, 1884);
+        assert_eq!(job.target.version, linnet_bench::ProtocolVersion::V3_1_1);
+        assert_eq!(job.target.username.as_deref(), Some("user"));
+        assert_eq!(job.target.password.as_deref(), Some("secret"));
+        assert_eq!(job.count, 3);
+        assert_eq!(job.topic, "bench/%i");
+        assert_eq!(job.pacing.interval, Some(Duration::from_millis(5)));
+        assert_eq!(job.traffic.qos, QoS::AtLeastOnce);
+        assert_eq!(job.traffic.payload_size, 100);
+        assert_eq!(
+            job.traffic.pace,
+            Pace::Interval(Duration::from_micros(2500))
+        );
+        assert_eq!(job.traffic.limit, Some(50));
+        assert_eq!(job.traffic.inflight, 10);
+        assert_eq!(job.traffic.duration, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn scenario_flags_and_defaults() {
+        let BenchCommand::Scenario(args) = bench(&[
+            "scenario",
+            "fan-in",
+            "-P",
+            "10",
+            "-q",
+            "0",
+            "-s",
+            "64",
+            "--duration",
+            "5",
+            "--json",
+        ]) else {
+            panic!("not scenario");
+        };
+        assert!(args.run.json);
+        let scenario = args.scenario().unwrap();
+        assert_eq!(scenario.kind, ScenarioKind::FanIn);
+        assert_eq!(scenario.publishers, Some(10));
+        assert_eq!(scenario.target.host, "localhost");
+        assert_eq!(scenario.target.port, 1883);
+        assert_eq!(scenario.target.version, linnet_bench::ProtocolVersion::V5);
+        assert_eq!(scenario.traffic.pace, Pace::Max);
+        assert_eq!(scenario.traffic.duration, Duration::from_secs(5));
+
+        let BenchCommand::Scenario(args) = bench(&[
+            "scenario", "p2p", "-n", "100", "-q", "1", "--rate", "5000", "-V", "3",
+        ]) else {
+            panic!("not scenario");
+        };
+        let scenario = args.scenario().unwrap();
+        assert_eq!(scenario.pairs, Some(100));
+        assert_eq!(scenario.traffic.pace, Pace::Total(5000.0));
+        assert_eq!(scenario.target.version, linnet_bench::ProtocolVersion::V3_1);
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        let argv = |args: &[&str]| {
+            Cli::try_parse_from(["linnet", "bench"].iter().chain(args).copied()).map(|_| ())
+        };
+        assert!(argv(&["scenario", "fan-everywhere"]).is_err());
+        assert!(argv(&["pub", "-t", "x", "-V", "6"]).is_err());
+        assert!(argv(&["pub", "-t", "x", "-q", "3"]).is_err());
+        assert!(argv(&["pub", "-t", "x", "-I", "10", "--rate", "100"]).is_err());
+        let BenchCommand::Conn(args) = bench(&["conn", "--ifaddr", "127.0.0.2"]) else {
+            panic!("not conn");
+        };
+        let error = args.job().unwrap_err().to_string();
+        assert!(error.contains("not supported yet"), "{error}");
+    }
+}
