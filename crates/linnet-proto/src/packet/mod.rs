@@ -159,8 +159,35 @@ impl Packet {
         version: ProtocolVersion,
         buf: &mut impl BufMut,
     ) -> Result<usize, EncodeError> {
+        self.encode_limited(version, u32::MAX, buf)
+    }
+
+    /// Like [`Packet::encode`], but refuses (writing nothing) if the packet would exceed
+    /// `max_size` bytes, the peer's Maximum Packet Size [MQTT-3.1.2-24].
+    pub fn encode_within(
+        &self,
+        version: ProtocolVersion,
+        max_size: u32,
+        buf: &mut impl BufMut,
+    ) -> Result<usize, EncodeError> {
+        self.encode_limited(version, max_size, buf)
+    }
+
+    /// Measures once, checks the limit, then writes: the broker's per-message encode path.
+    fn encode_limited(
+        &self,
+        version: ProtocolVersion,
+        max_size: u32,
+        buf: &mut impl BufMut,
+    ) -> Result<usize, EncodeError> {
         let remaining = self.remaining_len(version)?;
         let size = frame_size(remaining)?;
+        if size > max_size as usize {
+            return Err(EncodeError::PacketTooLarge {
+                size,
+                max: max_size,
+            });
+        }
         let flags = match self {
             Self::Publish(p) => p.flags(),
             other => other.packet_type().fixed_flags(),
@@ -183,24 +210,6 @@ impl Packet {
             Self::Auth(p) => p.encode_body(buf),
         }
         Ok(size)
-    }
-
-    /// Like [`Packet::encode`], but refuses (writing nothing) if the packet would exceed
-    /// `max_size` bytes, the peer's Maximum Packet Size [MQTT-3.1.2-24].
-    pub fn encode_within(
-        &self,
-        version: ProtocolVersion,
-        max_size: u32,
-        buf: &mut impl BufMut,
-    ) -> Result<usize, EncodeError> {
-        let size = self.encoded_size(version)?;
-        if size > max_size as usize {
-            return Err(EncodeError::PacketTooLarge {
-                size,
-                max: max_size,
-            });
-        }
-        self.encode(version, buf)
     }
 }
 
