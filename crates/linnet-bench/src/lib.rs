@@ -17,7 +17,9 @@
 //! Entry points: [`run_conn`], [`run_pub`], [`run_sub`] (emqtt-bench's `conn | pub | sub`)
 //! and [`run_scenario`] (`fan-in`, `fan-out`, `p2p`, `shared`, `conn` in one process). Each
 //! returns a [`Report`] (serde-serialisable for `--json`, `Display` for people) and can call a
-//! [`ProgressFn`] once a second. The library never prints.
+//! [`ProgressFn`] once a second. [`run_compare`] runs scenarios against several brokers in
+//! alternation and [`compare_markdown`] / [`compare_html`] render the comparison. The library
+//! never prints.
 
 #![cfg_attr(
     not(test),
@@ -25,6 +27,8 @@
 )]
 
 mod clock;
+mod compare;
+mod compare_report;
 mod config;
 mod conn;
 mod error;
@@ -37,6 +41,13 @@ mod stats;
 mod subscriber;
 
 pub use clock::{instant_to_ns, now_ns};
+pub use compare::{
+    run_compare, suite, BrokerHow, BrokerSpec, Case, CompareJob, CompareResult, Sample,
+};
+pub use compare_report::{
+    figures, html as compare_html, markdown as compare_markdown, BrokerFigures, CaseFigures,
+    Spread, PROFILE,
+};
 pub use config::{ConnJob, Pace, Pacing, PubJob, Scenario, ScenarioKind, SubJob, Target, Traffic};
 pub use error::BenchError;
 pub use payload::{PublishTemplate, Stamp, STAMP_LEN};

@@ -4,10 +4,14 @@
 //! everything pending in one call), then `Closing` (will message, session expiry). Packet
 //! handlers never `.await` and never hold a lock across one.
 
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -18,6 +22,7 @@ use linnet_proto::{
     Unsubscribe, Will,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::message::Message;
@@ -43,6 +48,44 @@ enum Exit {
 const READ_MIN: usize = 256;
 const READ_MAX: usize = 64 * 1024;
 
+/// Output buffers up to this capacity are freed after a write instead of kept for the next:
+/// a small allocation costs far less than the write itself, and an idle connection then
+/// holds no buffer at all.
+const SPARE_KEEP_MIN: usize = 1024;
+
+/// A byte stream a connection runs on: TCP, or the WebSocket adapter.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Ready when a read may make progress, so the read buffer is only allocated then. The
+    /// default is always ready.
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+}
+
+impl Transport for crate::ws::WsStream {}
+
+/// Reads into `buf`, reserving `size` bytes only once the stream is readable: an idle
+/// connection waits without a read buffer.
+fn read_when_ready<'a, S: Transport>(
+    stream: &'a mut S,
+    buf: &'a mut BytesMut,
+    size: usize,
+) -> impl Future<Output = io::Result<usize>> + 'a {
+    std::future::poll_fn(move |cx| {
+        if buf.capacity() - buf.len() < size / 2 {
+            ready!(stream.poll_read_ready(cx))?;
+            buf.reserve(size);
+        }
+        pin!(stream.read_buf(buf)).poll(cx)
+    })
+}
+
 /// Per-connection state in the `Connected` phase.
 struct Connection<S> {
     broker: Broker,
@@ -57,7 +100,8 @@ struct Connection<S> {
     session: Arc<Session>,
     generation: u64,
     keep_alive: Duration,
-    will: Option<Will>,
+    /// Boxed: rare and large, it would size every connection.
+    will: Option<Box<Will>>,
     /// v5 Topic Alias -> topic name, set by the client [MQTT-3.3.2-12]; grows on use.
     aliases: Vec<Option<ByteString>>,
     /// Highest alias the client may use (0 for 3.x: none).
@@ -71,51 +115,46 @@ struct Connection<S> {
 
 /// Runs a connection to completion. Never panics on peer input: every decode error ends in a
 /// reason code (v5) or a close, with a debug line.
-pub(crate) async fn run<S>(broker: Broker, mut stream: S, peer: SocketAddr)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+///
+/// The task's future stays small for the long `Connected` phase (it sizes every idle
+/// connection): the handshake runs boxed and hands over a boxed [`Connection`].
+pub(crate) async fn run<S: Transport>(broker: Broker, stream: S, peer: SocketAddr) {
+    if let Some(connection) = Box::pin(handshake(broker, stream, peer)).await {
+        connection.live().await;
+    }
+}
+
+/// `AwaitingConnect`: the CONNECT within the timeout, validated and answered. `None` when the
+/// connection was refused or dropped.
+async fn handshake<S: Transport>(
+    broker: Broker,
+    mut stream: S,
+    peer: SocketAddr,
+) -> Option<Box<Connection<S>>> {
     let mut read_buf = BytesMut::with_capacity(READ_MIN);
     let mut decoder = Decoder::new(ProtocolVersion::V3_1_1)
         .with_max_packet_size(broker.config().limits.max_packet_size);
     let timeout = Duration::from_secs(broker.config().limits.connect_timeout);
-    let first = Box::pin(tokio::time::timeout(
+    let first = tokio::time::timeout(
         timeout,
         read_connect(&mut stream, &mut read_buf, &mut decoder),
-    ))
+    )
     .await;
     let connect = match first {
         Err(_) => {
             debug!(%peer, "no CONNECT within {timeout:?}; closing");
-            return;
+            return None;
         }
-        Ok(Err(None)) => return,
+        Ok(Err(None)) => return None,
         Ok(Err(Some(refusal))) => {
             let _ = stream.write_all(&refusal).await;
             let _ = stream.flush().await;
             let _ = stream.shutdown().await;
-            return;
+            return None;
         }
         Ok(Ok(connect)) => connect,
     };
-    // Boxed: the handshake's state (CONNECT, CONNACK, refusals) is large and short-lived; kept
-    // inline it would size every idle connection's task.
-    let accepted = Box::pin(accept(&broker, stream, peer, read_buf, decoder, *connect)).await;
-    let Some(mut connection) = accepted else {
-        return;
-    };
-    broker
-        .inner
-        .stats
-        .clients_connected
-        .fetch_add(1, Ordering::Relaxed);
-    let exit = connection.serve().await;
-    broker
-        .inner
-        .stats
-        .clients_connected
-        .fetch_sub(1, Ordering::Relaxed);
-    Box::pin(connection.close(exit)).await;
+    accept(&broker, stream, peer, read_buf, decoder, *connect).await
 }
 
 /// Reads until the first packet. `Err(Some(bytes))`: refuse with these bytes, then close;
@@ -211,9 +250,9 @@ async fn accept<S>(
     read_buf: BytesMut,
     decoder: Decoder,
     connect: Connect,
-) -> Option<Connection<S>>
+) -> Option<Box<Connection<S>>>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: Transport,
 {
     let config = broker.config();
     let version = connect.protocol;
@@ -373,7 +412,7 @@ where
     } else {
         0
     };
-    let mut connection = Connection {
+    let mut connection = Box::new(Connection {
         broker: broker.clone(),
         stream,
         peer,
@@ -384,12 +423,12 @@ where
         session,
         generation,
         keep_alive: Duration::from_secs(u64::from(keep_alive)),
-        will: connect.will,
+        will: connect.will.map(Box::new),
         aliases: Vec::new(),
         topic_alias_max,
         client_max_packet_size,
         reason_string: None,
-    };
+    });
     if connection.flush().await.is_err() {
         connection.close(Exit::Closed).await;
         return None;
@@ -444,13 +483,20 @@ fn connack_properties(
     }
 }
 
-impl<S> Connection<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+impl<S: Transport> Connection<S> {
+    /// `Connected`, then `Closing`.
+    async fn live(mut self: Box<Self>) {
+        let stats = &self.broker.inner.stats;
+        stats.clients_connected.fetch_add(1, Ordering::Relaxed);
+        let exit = self.serve().await;
+        let stats = &self.broker.inner.stats;
+        stats.clients_connected.fetch_sub(1, Ordering::Relaxed);
+        // Boxed: closing is rare and its state large.
+        Box::pin((*self).close(exit)).await;
+    }
+
     /// The `Connected` phase: read, handle, flush, until something ends it.
     async fn serve(&mut self) -> Exit {
-        let mut shutdown = self.broker.shutdown_signal();
         let mut deadline = self.keep_alive_deadline();
         // Packets may follow CONNECT in the same read, before any CONNACK [MQTT-3.1.4].
         if let Err(exit) = self.handle_buffered() {
@@ -461,15 +507,18 @@ where
             Ok(false) => return Exit::TakenOver,
             Err(()) => return Exit::Closed,
         }
+        if self.read_buf.is_empty() {
+            // The handshake's buffer: idle connections wait without one.
+            self.read_buf = BytesMut::new();
+        }
         let mut read_size = READ_MIN;
         loop {
-            if self.read_buf.capacity() - self.read_buf.len() < read_size / 2 {
-                self.read_buf.reserve(read_size);
+            if self.broker.is_shutting_down() {
+                return Exit::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN);
             }
-            let room = self.read_buf.capacity() - self.read_buf.len();
             // Unbiased: a subscriber flooded with output must still read its acks.
             tokio::select! {
-                _ = shutdown.changed() => return Exit::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN),
+                // Output is pending, or the broker is shutting down (checked above).
                 _ = self.session.wake.notified() => {
                     match self.flush().await {
                         Ok(true) => {}
@@ -477,11 +526,12 @@ where
                         Err(()) => return Exit::Closed,
                     }
                 }
-                read = self.stream.read_buf(&mut self.read_buf) => {
+                read = read_when_ready(&mut self.stream, &mut self.read_buf, read_size) => {
                     match read {
                         Ok(0) | Err(_) => return Exit::Closed,
                         Ok(n) => {
                             self.broker.inner.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                            let room = self.read_buf.capacity() - self.read_buf.len() + n;
                             read_size = next_read_size(read_size, n, room);
                         }
                     }
@@ -489,8 +539,12 @@ where
                     if let Err(exit) = self.handle_buffered() {
                         return exit;
                     }
-                    // Quiet again after a burst: give the large buffer back.
-                    if self.read_buf.is_empty() && self.read_buf.capacity() > 4 * read_size {
+                    // Nothing partial left: an idle connection holds no read buffer (the next
+                    // read allocates once the socket is readable), and after a burst the
+                    // large buffer goes back.
+                    if self.read_buf.is_empty()
+                        && (read_size == READ_MIN || self.read_buf.capacity() > 4 * read_size)
+                    {
                         self.read_buf = BytesMut::new();
                     }
                     match self.flush().await {
@@ -552,8 +606,10 @@ where
             .stats
             .bytes_sent
             .fetch_add(pending.len() as u64, Ordering::Relaxed);
-        pending.clear();
-        self.spare = pending;
+        if pending.capacity() > SPARE_KEEP_MIN {
+            pending.clear();
+            self.spare = pending;
+        }
         match result {
             Ok(()) => Ok(true),
             Err(_) => Err(()),
@@ -878,12 +934,12 @@ where
                     // A clean start replaced the session: it has ended, so the will goes out
                     // now, whatever its delay (MQTT 5.0 3.1.3.2.2).
                     self.broker
-                        .schedule_will(self.session.clone(), will, 0, self.generation);
+                        .schedule_will(self.session.clone(), *will, 0, self.generation);
                 } else if !(taken_over && delay > 0) {
                     // Taken over by a connection that resumed the session: a delayed will is
                     // cancelled [MQTT-3.1.3-9]; an immediate one still goes out.
                     self.broker
-                        .schedule_will(self.session.clone(), will, delay, self.generation);
+                        .schedule_will(self.session.clone(), *will, delay, self.generation);
                 }
             }
         }

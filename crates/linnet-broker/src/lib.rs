@@ -17,7 +17,7 @@ mod sys;
 mod ws;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -68,6 +68,9 @@ struct Inner {
     next_session_id: AtomicU64,
     next_generation: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// Set once by [`Broker::shutdown`]; connections check it when woken (a flag and their
+    /// session's wake-up, not a watch receiver each, keeps idle connections small).
+    shutting_down: AtomicBool,
 }
 
 impl Broker {
@@ -91,6 +94,7 @@ impl Broker {
                 next_session_id: AtomicU64::new(1),
                 next_generation: AtomicU64::new(1),
                 shutdown,
+                shutting_down: AtomicBool::new(false),
             }),
         }
     }
@@ -107,7 +111,18 @@ impl Broker {
 
     /// Asks every listener and connection to stop: v5 clients get DISCONNECT 0x8B.
     pub fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
         self.inner.shutdown.send_replace(true);
+        // Connected sessions hear it through their wake-up; one that is between wake-ups
+        // keeps the permit and sees the flag on its next turn.
+        for session in lock(&self.inner.sessions).values() {
+            session.wake.notify_one();
+        }
+    }
+
+    /// True once [`Broker::shutdown`] was called.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Relaxed)
     }
 
     fn shutdown_signal(&self) -> watch::Receiver<bool> {

@@ -113,7 +113,7 @@ async fn accept_loop(broker: Broker, listener: TcpListener, kind: Kind) {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
-                tokio::spawn(handle(broker.clone(), stream, peer, kind));
+                spawn_connection(broker.clone(), stream, peer, kind);
             }
             Err(error) => {
                 // Usually out of file descriptors: wait instead of spinning.
@@ -125,21 +125,23 @@ async fn accept_loop(broker: Broker, listener: TcpListener, kind: Kind) {
     }
 }
 
-async fn handle(broker: Broker, stream: TcpStream, peer: SocketAddr, kind: Kind) {
+/// One task per connection. A TCP connection's task is the connection future itself (no
+/// wrapper: its size is every idle connection's cost); the WebSocket handshake and state are
+/// far larger and go behind a box.
+fn spawn_connection(broker: Broker, stream: TcpStream, peer: SocketAddr, kind: Kind) {
     let _ = stream.set_nodelay(true);
     match kind {
-        Kind::Tcp => connection::run(broker, stream, peer).await,
-        // Boxed: the handshake and the WebSocket state are far larger than a TCP connection's,
-        // and would otherwise size every task.
+        Kind::Tcp => {
+            tokio::spawn(connection::run(broker, stream, peer));
+        }
         Kind::WebSocket => {
-            Box::pin(async move {
+            tokio::spawn(Box::pin(async move {
                 let path = broker.config().listeners.ws_path.clone();
                 match crate::ws::accept(stream, &path).await {
                     Ok(ws) => connection::run(broker, ws, peer).await,
                     Err(error) => debug!(%peer, "WebSocket handshake failed: {error}"),
                 }
-            })
-            .await
+            }));
         }
     }
 }

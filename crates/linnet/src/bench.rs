@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{ArgAction, Args, Subcommand};
 use linnet_bench::{
-    ConnJob, Pace, Pacing, Progress, ProgressFn, PubJob, QoS, Report, Scenario, ScenarioKind,
-    SubJob, Target, Traffic,
+    BrokerSpec, Case, CompareJob, ConnJob, Pace, Pacing, Progress, ProgressFn, PubJob, QoS, Report,
+    Scenario, ScenarioKind, SubJob, Target, Traffic,
 };
 
 #[derive(Debug, Args)]
@@ -45,6 +45,154 @@ pub(crate) enum BenchCommand {
         after_help = "Examples:\n  linnet bench scenario fan-in -P 10 -q 0 -s 64 --duration 5\n  linnet bench scenario fan-out -S 100\n  linnet bench scenario p2p -n 100 -q 1\n  linnet bench scenario shared -P 10 -S 4 -q 1 --rate 5000\n  linnet bench scenario conn -c 10000 --broker-pid $(pidof linnet)"
     )]
     Scenario(ScenarioArgs),
+    /// Run scenarios against several brokers in turn (A B A B … for several rounds) and
+    /// write a report: Markdown and an HTML page with charts, medians, spread and ratios.
+    #[command(
+        disable_help_flag = true,
+        after_help = "Brokers are NAME=COMMAND (COMMAND contains {port}; compare starts and stops it for\n\
+every run) or NAME=mqtt://HOST:PORT (already running). Cases are the words of\n\
+`linnet bench scenario` without -h/-p.\n\n\
+Examples:\n  linnet bench compare --broker 'linnet=linnet broker --tcp 127.0.0.1:{port}' \\\n      --broker 'mosquitto=mosquitto -p {port}' --suite targets --rounds 3 \\\n      --pin-broker 0 --pin-load 1 --out bench-report\n  linnet bench compare --broker a=mqtt://127.0.0.1:1883 --broker b=mqtt://127.0.0.1:1884 \\\n      --case 'fan-in -P 10 -q 1' --case 'p2p -n 10 -q 1 --rate 1000'"
+    )]
+    Compare(CompareArgs),
+}
+
+/// `linnet bench compare`.
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    /// A broker: NAME=COMMAND with {port} in it, or NAME=mqtt://HOST:PORT (repeatable; runs
+    /// alternate in this order).
+    #[arg(long = "broker", value_name = "NAME=COMMAND", required = true)]
+    brokers: Vec<String>,
+    /// A scenario in the words of `linnet bench scenario`, e.g. "fan-in -P 10 -q 0"
+    /// (repeatable).
+    #[arg(long = "case", value_name = "SCENARIO ARGS")]
+    cases: Vec<String>,
+    /// A ready-made set of cases: targets (the benchmark targets), full (plus QoS 1/2,
+    /// MQTT 3.1.1, shared), smoke (seconds). Default: targets, unless --case is given.
+    #[arg(long, value_name = "NAME")]
+    suite: Option<String>,
+    /// Rounds: each case runs once per broker per round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Seconds each run sends (unless its case sets --duration).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    duration: f64,
+    /// Pin started brokers to these CPUs (taskset -c), e.g. 0.
+    #[arg(long, value_name = "CPUS")]
+    pin_broker: Option<String>,
+    /// Pin the load to these CPUs (taskset -c), e.g. 1.
+    #[arg(long, value_name = "CPUS")]
+    pin_load: Option<String>,
+    /// Port started brokers listen on ({port}).
+    #[arg(long, default_value_t = 18830)]
+    port: u16,
+    /// The broker ratios are taken against (default: one named mosquitto, else the last).
+    #[arg(long, value_name = "NAME")]
+    baseline: Option<String>,
+    /// Folder for report.md, report.html and results.json.
+    #[arg(short = 'o', long, value_name = "DIR", default_value = "bench-report")]
+    out: std::path::PathBuf,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+impl CompareArgs {
+    pub(crate) fn job(&self) -> anyhow::Result<CompareJob> {
+        let brokers = self
+            .brokers
+            .iter()
+            .map(|text| BrokerSpec::parse(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut cases = self
+            .cases
+            .iter()
+            .map(|text| Case::parse(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        match (&self.suite, cases.is_empty()) {
+            (Some(name), _) => cases.extend(linnet_bench::suite(name)?),
+            (None, true) => cases = linnet_bench::suite("targets")?,
+            (None, false) => {}
+        }
+        let baseline = match &self.baseline {
+            Some(name) => brokers
+                .iter()
+                .position(|b| &b.name == name)
+                .with_context(|| format!("--baseline {name}: no --broker has that name"))?,
+            None => brokers
+                .iter()
+                .position(|b| b.name == "mosquitto")
+                .unwrap_or(brokers.len().saturating_sub(1)),
+        };
+        if self.rounds == 0 {
+            bail!("--rounds must be at least 1");
+        }
+        if !(self.duration.is_finite() && self.duration > 0.0) {
+            bail!(
+                "--duration {}: not a positive number of seconds",
+                self.duration
+            );
+        }
+        let exe = std::env::current_exe().context("cannot find the linnet executable")?;
+        Ok(CompareJob {
+            brokers,
+            cases,
+            rounds: self.rounds,
+            duration_secs: self.duration,
+            pin_broker: self.pin_broker.clone(),
+            pin_load: self.pin_load.clone(),
+            port: self.port,
+            load_program: vec![
+                exe.to_string_lossy().into_owned(),
+                "bench".to_owned(),
+                "scenario".to_owned(),
+            ],
+            baseline,
+        })
+    }
+}
+
+/// Runs `linnet bench compare`: every run, then the report files.
+fn run_compare(args: &CompareArgs) -> anyhow::Result<()> {
+    let job = args.job()?;
+    let quiet = args.quiet;
+    let result = linnet_bench::run_compare(&job, |line| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    })?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let markdown = linnet_bench::compare_markdown(&result);
+    let files = [
+        ("report.md", markdown.clone()),
+        ("report.html", linnet_bench::compare_html(&result)),
+        (
+            "results.json",
+            serde_json::to_string_pretty(&result).context("cannot write JSON")?,
+        ),
+    ];
+    for (name, text) in files {
+        let path = args.out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print!("{markdown}");
+    eprintln!(
+        "report: {0}/report.md, {0}/report.html, {0}/results.json",
+        args.out.display()
+    );
+    let failed = result.samples.iter().filter(|s| s.report.is_none()).count();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} runs failed (see the report)",
+            result.samples.len()
+        );
+    }
+    Ok(())
 }
 
 /// Where the broker is (emqtt-bench's `-h -p -V`).
@@ -388,6 +536,7 @@ impl ScenarioArgs {
 /// Runs `linnet bench ...` to completion and prints its report.
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let run_opts = match &args.command {
+        BenchCommand::Compare(a) => return run_compare(a),
         BenchCommand::Conn(a) => &a.run,
         BenchCommand::Pub(a) => &a.run,
         BenchCommand::Sub(a) => &a.run,
@@ -416,6 +565,8 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             let job = a.job()?;
             runtime.block_on(linnet_bench::run_sub(&job, progress))?
         }
+        // Returned early above; kept total without a panic.
+        BenchCommand::Compare(a) => return run_compare(a),
         BenchCommand::Scenario(a) => {
             check = a.check;
             let scenario = a.scenario()?;
