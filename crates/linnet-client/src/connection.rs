@@ -368,6 +368,10 @@ impl Task {
         let mut last_sent = Instant::now();
         let mut last_recv = Instant::now();
         let mut ping_out = false;
+        // Packets that came in the same read as CONNACK.
+        if let Some(end) = self.decode_buffered(link).await {
+            return end;
+        }
         loop {
             if !self.state.out.is_empty() {
                 self.wbuf.clear();
@@ -415,27 +419,8 @@ impl Task {
                     }
                     last_recv = Instant::now();
                     ping_out = false;
-                    loop {
-                        match link.decoder.decode(&mut link.rbuf) {
-                            Ok(Some(packet)) => match self.state.handle(packet) {
-                                Ok(Flow::Continue) => {}
-                                Ok(Flow::ServerDisconnect(d)) => {
-                                    let reason_string =
-                                        d.properties.reason_string.as_ref().map(|s| s.to_string());
-                                    return End::Lost {
-                                        reason: Some(d.reason_code),
-                                        reason_string,
-                                        error: ClientError::disconnected(d.reason_code),
-                                    };
-                                }
-                                Err(v) => return self.violation(link, v).await,
-                            },
-                            Ok(None) => break,
-                            Err(e) => {
-                                let v = Violation { code: e.reason_code(), text: e.to_string() };
-                                return self.violation(link, v).await;
-                            }
-                        }
+                    if let Some(end) = self.decode_buffered(link).await {
+                        return end;
                     }
                 }
                 cmd = self.cmds.recv(), if self.cmds_open => match cmd {
@@ -470,6 +455,35 @@ impl Task {
                         .disconnect_packet(ReasonCode::NORMAL_DISCONNECTION, Default::default());
                     self.state.out.push(packet);
                     self.closing = true;
+                }
+            }
+        }
+    }
+
+    /// Handles every whole packet in the read buffer; `Some` if the connection ends.
+    async fn decode_buffered(&mut self, link: &mut Link) -> Option<End> {
+        loop {
+            match link.decoder.decode(&mut link.rbuf) {
+                Ok(Some(packet)) => match self.state.handle(packet) {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::ServerDisconnect(d)) => {
+                        let reason_string =
+                            d.properties.reason_string.as_ref().map(|s| s.to_string());
+                        return Some(End::Lost {
+                            reason: Some(d.reason_code),
+                            reason_string,
+                            error: ClientError::disconnected(d.reason_code),
+                        });
+                    }
+                    Err(v) => return Some(self.violation(link, v).await),
+                },
+                Ok(None) => return None,
+                Err(e) => {
+                    let v = Violation {
+                        code: e.reason_code(),
+                        text: e.to_string(),
+                    };
+                    return Some(self.violation(link, v).await);
                 }
             }
         }
@@ -528,7 +542,26 @@ impl Task {
                     () = self.events.closed(), if !self.cmds_open => return None,
                 }
             }
-            match establish(&self.opts, &self.client_id, clean_start).await {
+            // The attempt runs while commands keep being served (so a full offline queue is
+            // reported at once, not after a connect timeout).
+            let attempt_fut =
+                establish_owned(self.opts.clone(), self.client_id.clone(), clean_start);
+            tokio::pin!(attempt_fut);
+            let result = loop {
+                tokio::select! {
+                    result = &mut attempt_fut => break result,
+                    cmd = self.cmds.recv(), if self.cmds_open => match cmd {
+                        Some(cmd) => {
+                            if !self.command(cmd) {
+                                return None;
+                            }
+                        }
+                        None => self.cmds_open = false,
+                    },
+                    () = self.events.closed(), if !self.cmds_open => return None,
+                }
+            };
+            match result {
                 Ok((mut link, connack)) => match self.state.on_connack(&connack, clean_start) {
                     Ok(connected) => {
                         tracing::debug!(
@@ -547,6 +580,15 @@ impl Task {
             }
         }
     }
+}
+
+/// [`establish`] over owned options, for a future that borrows nothing from the task.
+async fn establish_owned(
+    opts: ConnectOptions,
+    client_id: String,
+    clean_start: bool,
+) -> Result<(Link, ConnAck), ClientError> {
+    establish(&opts, &client_id, clean_start).await
 }
 
 /// The error every waiting call gets when the client ends after `error`.
