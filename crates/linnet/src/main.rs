@@ -1,5 +1,5 @@
-//! The `linnet` command: `linnet broker` and `linnet bench` today; `pub`, `sub` and `rr`
-//! follow. The only place that installs a tracing subscriber.
+//! The `linnet` command: `linnet broker`, `linnet bench`, and the clients `pub`, `sub` and
+//! `rr` (each in its own module). The only place that installs a tracing subscriber.
 
 // A command-line tool: standard output is its interface (the libraries may not print).
 #![allow(clippy::print_stdout)]
@@ -13,6 +13,11 @@ use clap::{Args, Parser, Subcommand};
 use linnet_broker::{Broker, Config};
 
 mod bench;
+mod client_args;
+mod format;
+mod pub_cmd;
+mod rr_cmd;
+mod sub_cmd;
 
 #[derive(Debug, Parser)]
 #[command(name = "linnet", version, about = "Linnet MQTT platform")]
@@ -30,6 +35,15 @@ enum Command {
     Broker(BrokerArgs),
     /// Benchmark an MQTT broker (any broker): conn, pub, sub and scenarios.
     Bench(Box<bench::BenchArgs>),
+    /// Publish messages, like mosquitto_pub (-h is the host; help is --help).
+    #[command(after_help = pub_cmd::AFTER_HELP, after_long_help = format!("{}\n\n{}", pub_cmd::AFTER_HELP, client_args::EXIT_CODES_HELP))]
+    Pub(Box<pub_cmd::PubArgs>),
+    /// Subscribe and print messages, like mosquitto_sub (-h is the host; help is --help).
+    #[command(after_help = sub_cmd::AFTER_HELP, after_long_help = format!("{}\n\n{}", sub_cmd::AFTER_HELP, client_args::EXIT_CODES_HELP))]
+    Sub(Box<sub_cmd::SubArgs>),
+    /// Request / response, like mosquitto_rr: publish a request, print the reply.
+    #[command(after_help = rr_cmd::AFTER_HELP, after_long_help = format!("{}\n\n{}", rr_cmd::AFTER_HELP, client_args::EXIT_CODES_HELP))]
+    Rr(Box<rr_cmd::RrArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +70,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Broker(args) => run_broker(args),
         Command::Bench(args) => bench::run(*args),
+        Command::Pub(args) => return pub_cmd::run(*args),
+        Command::Sub(args) => return sub_cmd::run(*args),
+        Command::Rr(args) => return rr_cmd::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
