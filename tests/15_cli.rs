@@ -68,6 +68,8 @@ impl Proc {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // mosquitto_sub prints local time; linnet prints UTC.
+            .env("TZ", "UTC")
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
         if let Some(data) = stdin {
@@ -705,22 +707,169 @@ fn connection_refused_unreachable_and_lost() {
     assert!(out.stderr.contains("cannot connect"), "{}", out.stderr);
 
     // The server goes away while sub waits.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    let server = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 512];
-        let _ = stream.read(&mut buf); // CONNECT
+    let (port, server) = scripted_server(|stream| {
+        read_packet(stream); // CONNECT
         stream.write_all(&[0x20, 0x02, 0x00, 0x00]).unwrap();
-        let _ = stream.read(&mut buf); // SUBSCRIBE, packet id 1
-        stream.write_all(&[0x90, 0x03, 0x00, 0x01, 0x00]).unwrap();
+        let (_, body) = read_packet(stream); // SUBSCRIBE
+        stream
+            .write_all(&[0x90, 0x03, body[0], body[1], 0x00])
+            .unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        // Dropping the stream closes the connection.
+        // Returning drops the stream: the connection closes.
     });
     let out = linnet(&["sub", "-p", &port, "-t", "x", "-W", "20"]);
     server.join().unwrap();
     assert_eq!(out.code(), 6, "{}", out.stderr);
     assert!(out.stderr.contains("connection lost"), "{}", out.stderr);
+}
+
+/// Reads one MQTT packet: (first byte, body).
+fn read_packet(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut byte = [0u8; 1];
+    stream.read_exact(&mut byte).unwrap();
+    let first = byte[0];
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        stream.read_exact(&mut byte).unwrap();
+        len |= usize::from(byte[0] & 0x7f) << shift;
+        shift += 7;
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).unwrap();
+    (first, body)
+}
+
+/// A one-connection server that plays `script`.
+fn scripted_server(
+    script: impl FnOnce(&mut TcpStream) + Send + 'static,
+) -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        script(&mut stream);
+    });
+    (port.to_string(), handle)
+}
+
+/// Waits for the client to close (or for the deadline).
+fn drain(stream: &mut TcpStream) {
+    let mut buf = [0u8; 256];
+    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+#[test]
+fn server_rejections_and_disconnect() {
+    // PUBACK 0x87.
+    let (port, server) = scripted_server(|stream| {
+        read_packet(stream); // CONNECT
+        stream.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).unwrap();
+        let (first, body) = read_packet(stream); // PUBLISH "x", QoS 1
+        assert_eq!(first & 0xf0, 0x30);
+        let id = &body[3..5]; // after the topic "x" (2 + 1 bytes)
+        stream.write_all(&[0x40, 0x03, id[0], id[1], 0x87]).unwrap();
+        drain(stream);
+    });
+    let out = linnet(&[
+        "pub", "-p", &port, "-V", "5", "-t", "x", "-m", "y", "-q", "1",
+    ]);
+    server.join().unwrap();
+    assert_eq!(out.code(), 7, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("rejected by the server: not authorized (0x87)"),
+        "{}",
+        out.stderr
+    );
+
+    // SUBACK 0x87 for the only filter.
+    let (port, server) = scripted_server(|stream| {
+        read_packet(stream);
+        stream.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).unwrap();
+        let (_, body) = read_packet(stream); // SUBSCRIBE
+        stream
+            .write_all(&[0x90, 0x04, body[0], body[1], 0x00, 0x87])
+            .unwrap();
+        drain(stream);
+    });
+    let out = linnet(&["sub", "-p", &port, "-V", "5", "-t", "secret/#"]);
+    server.join().unwrap();
+    assert_eq!(out.code(), 7, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not authorized (0x87)"),
+        "{}",
+        out.stderr
+    );
+
+    // DISCONNECT 0x8B while sub waits.
+    let (port, server) = scripted_server(|stream| {
+        read_packet(stream);
+        stream.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).unwrap();
+        let (_, body) = read_packet(stream);
+        stream
+            .write_all(&[0x90, 0x04, body[0], body[1], 0x00, 0x00])
+            .unwrap();
+        stream.write_all(&[0xe0, 0x01, 0x8b]).unwrap();
+        drain(stream);
+    });
+    let out = linnet(&["sub", "-p", &port, "-V", "5", "-t", "x", "-W", "20"]);
+    server.join().unwrap();
+    assert_eq!(out.code(), 6, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("disconnected by the server: server shutting down (0x8b)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn will_is_published_when_the_client_dies() {
+    let broker = Broker::start();
+    let mut dying = broker.subscriber(&[
+        "-V",
+        "5",
+        "-t",
+        "w/ignored",
+        "--will-topic",
+        "will/t",
+        "--will-payload",
+        "gone",
+        "--will-qos",
+        "1",
+        "--will-retain",
+        "-D",
+        "will",
+        "user-property",
+        "why",
+        "killed",
+    ]);
+    dying.child.kill().unwrap();
+    let out = linnet(&[
+        "sub",
+        "-p",
+        &broker.tcp,
+        "-V",
+        "5",
+        "-t",
+        "will/t",
+        "-C",
+        "1",
+        "-W",
+        "20",
+        "-F",
+        "%t %p %r %P",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "will/t gone 1 why:killed\n");
+    // Without --will-topic, the other will flags are refused.
+    let out = linnet(&["pub", "-t", "a", "-m", "b", "--will-payload", "x"]);
+    assert_eq!(out.code(), 2);
+    assert!(out.stderr.contains("--will-topic"), "{}", out.stderr);
 }
 
 #[test]
@@ -819,6 +968,10 @@ fn usage_errors_and_help() {
             "incomplete format specifier",
         ),
         (&["sub", "-t", "a", "-c"], "needs a client id"),
+        (
+            &["pub", "-t", "a", "-m", "x", "-P", "secret"],
+            "-P needs a user name",
+        ),
     ];
     for (args, want) in cases {
         let out = linnet(args);
@@ -1178,4 +1331,59 @@ fn same_output_as_mosquitto_sub_v311() {
 #[test]
 fn same_output_as_mosquitto_sub_v5() {
     compare_version("5");
+}
+
+/// Digits as '9': the shape of a time stamp.
+fn shape(out: &[u8]) -> Vec<u8> {
+    out.iter()
+        .map(|&b| if b.is_ascii_digit() { b'9' } else { b })
+        .collect()
+}
+
+#[test]
+fn time_fields_like_mosquitto_sub_in_utc() {
+    if !mosquitto_available() {
+        return;
+    }
+    let broker = Broker::start();
+    broker.publish(&["-t", "time/x", "-m", "t", "-r", "-V", "5"]);
+    // The date part must be equal (one retry in case midnight passed between the two);
+    // after the '|', times to the second and below: the same shape.
+    let format = "@Y-@m-@d @j @a @b @A @B @y @C @e @u @w @D @F @h @@|%I|%U|@H:@M:@S.@N|@s|@T|@R|%j";
+    for attempt in 0.. {
+        let args = [
+            "-p",
+            &broker.tcp,
+            "-V",
+            "5",
+            "-t",
+            "time/#",
+            "-C",
+            "1",
+            "-F",
+            format,
+        ];
+        let mosquitto = ok("mosquitto_sub", &args, None).stdout;
+        let mut linnet_args = vec!["sub"];
+        linnet_args.extend_from_slice(&args);
+        let linnet = ok(LINNET, &linnet_args, None).stdout;
+        let day = |out: &[u8]| {
+            out.split(|&b| b == b'|')
+                .next()
+                .unwrap_or_default()
+                .to_vec()
+        };
+        if day(&mosquitto) != day(&linnet) && attempt == 0 {
+            continue;
+        }
+        assert_eq!(
+            day(&mosquitto).escape_ascii().to_string(),
+            day(&linnet).escape_ascii().to_string()
+        );
+        assert_eq!(
+            shape(&mosquitto).escape_ascii().to_string(),
+            shape(&linnet).escape_ascii().to_string()
+        );
+        break;
+    }
 }
