@@ -217,6 +217,7 @@ async fn subscribe_returns_codes_and_rejections() {
 
 #[tokio::test]
 async fn connect_refused_reports_the_code_in_words() {
+    // covers: [MQTT-3.1.0-1] [v311:MQTT-3.1.0-1]
     let (listener, addr) = fake_server().await;
     let server = tokio::spawn(async move {
         for (version_expected, code) in [
@@ -332,60 +333,63 @@ async fn mqtt_4_4_0_2_failed_puback_is_a_typed_error_and_not_retransmitted() {
 #[tokio::test]
 async fn mqtt_4_6_0_2_acks_go_out_in_arrival_order_and_qos2_is_delivered_once() {
     // covers: [MQTT-4.6.0-3] [MQTT-4.3.3-10] [MQTT-4.3.3-11] [MQTT-4.5.0-2] [MQTT-4.3.2-4] [MQTT-4.3.3-8]
-    let (listener, addr) = fake_server().await;
-    let o = ConnectOptions::new("127.0.0.1", addr.port()).version(V5);
-    let connecting = tokio::spawn(Client::connect(o));
-    let (mut peer, _) = Peer::accept(&listener).await;
-    peer.connack(false, None).await;
-    let (_client, mut messages, _) = within("connect", connecting)
-        .await
-        .expect("task")
-        .expect("connect");
-    for id in [5u16, 3, 9] {
-        peer.send(Publish::new("t/1", "q1").with_qos(QoS::AtLeastOnce, NonZeroU16::new(id)))
+    // covers: [v311:MQTT-4.6.0-2] [v311:MQTT-4.6.0-3] [v311:MQTT-4.5.0-2] [v311:MQTT-4.3.3-2] [v311:MQTT-4.3.2-2]
+    for version in VERSIONS {
+        let (listener, addr) = fake_server().await;
+        let o = ConnectOptions::new("127.0.0.1", addr.port()).version(version);
+        let connecting = tokio::spawn(Client::connect(o));
+        let (mut peer, _) = Peer::accept(&listener).await;
+        peer.connack(false, None).await;
+        let (_client, mut messages, _) = within("connect", connecting)
+            .await
+            .expect("task")
+            .expect("connect");
+        for id in [5u16, 3, 9] {
+            peer.send(Publish::new("t/1", "q1").with_qos(QoS::AtLeastOnce, NonZeroU16::new(id)))
+                .await;
+        }
+        for id in [5u16, 3, 9] {
+            assert_eq!(
+                peer.expect().await,
+                Packet::PubAck(PubResponse::new(pid(id)))
+            );
+        }
+        // QoS 2: PUBREC; a re-sent PUBLISH (DUP) before PUBREL is answered but not delivered again.
+        peer.send(Publish::new("t/2", "q2").with_qos(QoS::ExactlyOnce, NonZeroU16::new(7)))
             .await;
-    }
-    for id in [5u16, 3, 9] {
         assert_eq!(
             peer.expect().await,
-            Packet::PubAck(PubResponse::new(pid(id)))
+            Packet::PubRec(PubResponse::new(pid(7)))
         );
+        let mut again = Publish::new("t/2", "q2").with_qos(QoS::ExactlyOnce, NonZeroU16::new(7));
+        again.dup = true;
+        peer.send(again).await;
+        assert_eq!(
+            peer.expect().await,
+            Packet::PubRec(PubResponse::new(pid(7)))
+        );
+        peer.send(Packet::PubRel(PubResponse::new(pid(7)))).await;
+        assert_eq!(
+            peer.expect().await,
+            Packet::PubComp(PubResponse::new(pid(7)))
+        );
+        // Messages were never read until now: acks flowed anyway.
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let m = next_message(&mut messages).await;
+            got.push((m.topic, m.packet_id));
+        }
+        assert_eq!(
+            got,
+            vec![
+                ("t/1".into(), Some(5)),
+                ("t/1".into(), Some(3)),
+                ("t/1".into(), Some(9)),
+                ("t/2".into(), Some(7))
+            ]
+        );
+        expect_no_message(&mut messages, Duration::from_millis(100)).await;
     }
-    // QoS 2: PUBREC; a re-sent PUBLISH (DUP) before PUBREL is answered but not delivered again.
-    peer.send(Publish::new("t/2", "q2").with_qos(QoS::ExactlyOnce, NonZeroU16::new(7)))
-        .await;
-    assert_eq!(
-        peer.expect().await,
-        Packet::PubRec(PubResponse::new(pid(7)))
-    );
-    let mut again = Publish::new("t/2", "q2").with_qos(QoS::ExactlyOnce, NonZeroU16::new(7));
-    again.dup = true;
-    peer.send(again).await;
-    assert_eq!(
-        peer.expect().await,
-        Packet::PubRec(PubResponse::new(pid(7)))
-    );
-    peer.send(Packet::PubRel(PubResponse::new(pid(7)))).await;
-    assert_eq!(
-        peer.expect().await,
-        Packet::PubComp(PubResponse::new(pid(7)))
-    );
-    // Messages were never read until now: acks flowed anyway.
-    let mut got = Vec::new();
-    for _ in 0..4 {
-        let m = next_message(&mut messages).await;
-        got.push((m.topic, m.packet_id));
-    }
-    assert_eq!(
-        got,
-        vec![
-            ("t/1".into(), Some(5)),
-            ("t/1".into(), Some(3)),
-            ("t/1".into(), Some(9)),
-            ("t/2".into(), Some(7))
-        ]
-    );
-    expect_no_message(&mut messages, Duration::from_millis(100)).await;
 }
 
 fn pid(id: u16) -> NonZeroU16 {
@@ -960,6 +964,7 @@ async fn server_limits_are_respected_before_sending() {
 
 #[tokio::test]
 async fn websocket_transport_round_trip() {
+    // covers: [MQTT-6.0.0-3] [v311:MQTT-7.1.2-1]
     let broker = TestBroker::start().await;
     for version in VERSIONS {
         let ws = ConnectOptions::new("127.0.0.1", broker.ws.port())
@@ -1258,4 +1263,153 @@ fn blocking_one_shot_helpers() {
     .expect("ok");
     assert_eq!(out.len(), 1);
     rt.block_on(broker.stop());
+}
+
+#[tokio::test]
+async fn mqtt_4_6_0_4_pubrels_follow_the_order_of_pubrecs() {
+    // covers: [v311:MQTT-4.6.0-4] [v311:MQTT-4.3.3-1]
+    for version in VERSIONS {
+        let (listener, addr) = fake_server().await;
+        let o = ConnectOptions::new("127.0.0.1", addr.port()).version(version);
+        let connecting = tokio::spawn(Client::connect(o));
+        let (mut peer, _) = Peer::accept(&listener).await;
+        peer.connack(false, None).await;
+        let (client, _m, _) = within("connect", connecting)
+            .await
+            .expect("task")
+            .expect("connect");
+        let c = client.clone();
+        let all = tokio::spawn(async move {
+            futures_util::future::join_all(
+                (0..3).map(|i| c.publish("q2", format!("{i}"), QoS::ExactlyOnce, false)),
+            )
+            .await
+        });
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let Packet::Publish(p) = peer.expect().await else {
+                panic!("PUBLISH")
+            };
+            ids.push(p.packet_id.expect("id"));
+        }
+        for i in [2, 0, 1] {
+            peer.send(Packet::PubRec(PubResponse::new(ids[i]))).await;
+        }
+        for i in [2, 0, 1] {
+            assert_eq!(
+                peer.expect().await,
+                Packet::PubRel(PubResponse::new(ids[i]))
+            );
+        }
+        for id in &ids {
+            peer.send(Packet::PubComp(PubResponse::new(*id))).await;
+        }
+        for r in within("publishes", all).await.expect("task") {
+            r.expect("completed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt311_2_3_1_2_each_new_packet_gets_an_unused_packet_id() {
+    // covers: [MQTT-2.2.1-3] [MQTT-4.3.2-1] [MQTT-4.3.3-1]
+    for version in VERSIONS {
+        let (listener, addr) = fake_server().await;
+        let o = ConnectOptions::new("127.0.0.1", addr.port()).version(version);
+        let connecting = tokio::spawn(Client::connect(o));
+        let (mut peer, _) = Peer::accept(&listener).await;
+        peer.connack(false, None).await;
+        let (client, _m, _) = within("connect", connecting)
+            .await
+            .expect("task")
+            .expect("connect");
+        for i in 0..20u8 {
+            let c = client.clone();
+            let qos = if i % 2 == 0 {
+                QoS::AtLeastOnce
+            } else {
+                QoS::ExactlyOnce
+            };
+            tokio::spawn(async move { c.publish("ids", vec![i], qos, false).await });
+        }
+        let c = client.clone();
+        tokio::spawn(async move { c.subscribe("ids/#", QoS::AtMostOnce).await });
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..21 {
+            let id = match peer.expect().await {
+                Packet::Publish(p) => p.packet_id.expect("QoS > 0 has an id"),
+                Packet::Subscribe(s) => s.packet_id,
+                other => panic!("unexpected {other:?}"),
+            };
+            assert!(
+                seen.insert(id.get()),
+                "{version:?}: packet id {id} reused while in use"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt311_3_1_3_7_empty_client_id_requires_clean_session() {
+    let o = ConnectOptions::new("127.0.0.1", 1)
+        .version(V311)
+        .client_id("")
+        .clean_start(false);
+    let err = within("connect", Client::connect(o)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Invalid {
+                what: "client id",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn mqtt_3_14_4_1_client_closes_and_sends_nothing_after_disconnect() {
+    // covers: [MQTT-3.14.4-2] [v311:MQTT-3.14.4-1] [v311:MQTT-3.14.4-2]
+    for version in VERSIONS {
+        let (listener, addr) = fake_server().await;
+        let o = ConnectOptions::new("127.0.0.1", addr.port())
+            .version(version)
+            .keep_alive(Duration::from_secs(1));
+        let connecting = tokio::spawn(Client::connect(o));
+        let (mut peer, _) = Peer::accept(&listener).await;
+        peer.connack(false, None).await;
+        let (client, _m, _) = within("connect", connecting)
+            .await
+            .expect("task")
+            .expect("connect");
+        within("disconnect", client.disconnect()).await.expect("ok");
+        assert!(matches!(peer.recv().await, Some(Packet::Disconnect(_))));
+        assert_eq!(
+            peer.recv().await,
+            None,
+            "nothing after DISCONNECT, then close"
+        );
+        let err = client
+            .publish("t", "x", QoS::AtMostOnce, false)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Closed), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn mqtt_3_2_2_4_session_present_after_clean_start_closes_the_connection() {
+    let (listener, addr) = fake_server().await;
+    let o = ConnectOptions::new("127.0.0.1", addr.port()).version(V5);
+    let connecting = tokio::spawn(Client::connect(o));
+    let (mut peer, connect) = Peer::accept(&listener).await;
+    assert!(connect.clean_start);
+    peer.connack(true, None).await;
+    let err = within("connect", connecting)
+        .await
+        .expect("task")
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
+    assert_eq!(peer.recv().await, None, "the client closed the connection");
 }
