@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -23,6 +23,7 @@ use linnet_proto::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::{Instant as TokioInstant, Sleep};
 use tracing::debug;
 
 use crate::message::Message;
@@ -100,6 +101,12 @@ struct Connection<S> {
     session: Arc<Session>,
     generation: u64,
     keep_alive: Duration,
+    /// Fires at the earliest moment keep alive could have expired; boxed (a timer is large)
+    /// and `None` when keep alive is off. Not reset on every read: when it fires, the time
+    /// of the last read decides [MQTT-3.1.2-22].
+    keep_alive_timer: Option<Pin<Box<Sleep>>>,
+    /// When the client was last heard from.
+    last_read: TokioInstant,
     /// Boxed: rare and large, it would size every connection.
     will: Option<Box<Will>>,
     /// v5 Topic Alias -> topic name, set by the client [MQTT-3.3.2-12]; grows on use.
@@ -118,9 +125,17 @@ struct Connection<S> {
 ///
 /// The task's future stays small for the long `Connected` phase (it sizes every idle
 /// connection): the handshake runs boxed and hands over a boxed [`Connection`].
-pub(crate) async fn run<S: Transport>(broker: Broker, stream: S, peer: SocketAddr) {
-    if let Some(connection) = Box::pin(handshake(broker, stream, peer)).await {
-        connection.live().await;
+pub(crate) fn run<S: Transport>(
+    broker: Broker,
+    stream: S,
+    peer: SocketAddr,
+) -> impl Future<Output = ()> + Send {
+    // Not an `async fn`: its arguments would stay in the future for its whole life.
+    let handshake = Box::pin(handshake(broker, stream, peer));
+    async move {
+        if let Some(connection) = handshake.await {
+            connection.live().await;
+        }
     }
 }
 
@@ -423,6 +438,8 @@ where
         session,
         generation,
         keep_alive: Duration::from_secs(u64::from(keep_alive)),
+        keep_alive_timer: None,
+        last_read: TokioInstant::now(),
         will: connect.will.map(Box::new),
         aliases: Vec::new(),
         topic_alias_max,
@@ -497,7 +514,10 @@ impl<S: Transport> Connection<S> {
 
     /// The `Connected` phase: read, handle, flush, until something ends it.
     async fn serve(&mut self) -> Exit {
-        let mut deadline = self.keep_alive_deadline();
+        if !self.keep_alive.is_zero() {
+            let deadline = self.keep_alive_deadline();
+            self.keep_alive_timer = Some(Box::pin(tokio::time::sleep_until(deadline)));
+        }
         // Packets may follow CONNECT in the same read, before any CONNACK [MQTT-3.1.4].
         if let Err(exit) = self.handle_buffered() {
             return exit;
@@ -535,7 +555,7 @@ impl<S: Transport> Connection<S> {
                             read_size = next_read_size(read_size, n, room);
                         }
                     }
-                    deadline = self.keep_alive_deadline();
+                    self.last_read = TokioInstant::now();
                     if let Err(exit) = self.handle_buffered() {
                         return exit;
                     }
@@ -553,18 +573,23 @@ impl<S: Transport> Connection<S> {
                         Err(()) => return Exit::Closed,
                     }
                 }
-                _ = sleep_until(deadline) => {
-                    debug!(peer = %self.peer, "keep alive expired");
-                    return Exit::ServerDisconnect(ReasonCode::KEEP_ALIVE_TIMEOUT);
+                () = keep_alive_timer(&mut self.keep_alive_timer) => {
+                    let deadline = self.keep_alive_deadline();
+                    if deadline <= TokioInstant::now() {
+                        debug!(peer = %self.peer, "keep alive expired");
+                        return Exit::ServerDisconnect(ReasonCode::KEEP_ALIVE_TIMEOUT);
+                    }
+                    if let Some(timer) = &mut self.keep_alive_timer {
+                        timer.as_mut().reset(deadline);
+                    }
                 }
             }
         }
     }
 
-    /// 1.5 times the keep alive after now [MQTT-3.1.2-22]; far away when keep alive is off.
-    fn keep_alive_deadline(&self) -> Option<tokio::time::Instant> {
-        (!self.keep_alive.is_zero())
-            .then(|| tokio::time::Instant::now() + self.keep_alive.mul_f64(1.5))
+    /// 1.5 times the keep alive after the last read [MQTT-3.1.2-22].
+    fn keep_alive_deadline(&self) -> TokioInstant {
+        self.last_read + self.keep_alive.mul_f64(1.5)
     }
 
     /// Decodes and handles every whole packet in the read buffer.
@@ -962,9 +987,10 @@ fn next_read_size(size: usize, read: usize, room: usize) -> usize {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
+/// Completes when the keep alive timer fires; never without one.
+fn keep_alive_timer(timer: &mut Option<Pin<Box<Sleep>>>) -> impl Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| match timer {
+        Some(timer) => timer.as_mut().poll(cx),
+        None => Poll::Pending,
+    })
 }
