@@ -1387,3 +1387,57 @@ fn time_fields_like_mosquitto_sub_in_utc() {
         break;
     }
 }
+
+#[test]
+fn sub_ends_quietly_when_stdout_closes() {
+    let broker = Broker::start();
+    broker.publish(&["-t", "bp/retained", "-m", "first", "-r"]);
+    let mut guard = KillOnDrop(
+        Command::new(LINNET)
+            .args(["sub", "-p", &broker.tcp, "-t", "bp/#"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    stdout.read_exact(&mut first).unwrap(); // "first\n": subscribed
+    assert_eq!(&first, b"first\n");
+    drop(stdout); // like `linnet sub ... | head -n 1`
+    let start = Instant::now();
+    let status = loop {
+        broker.publish(&["-t", "bp/live", "-m", "next"]);
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            child.kill().ok();
+            panic!("linnet sub did not end after its stdout closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+}
+
+/// Kills the child (by its handle) if the test ends early.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

@@ -206,7 +206,7 @@ fn run_inner(args: RrArgs) -> Result<(), CliError> {
                     _ => true,
                 };
                 if matches {
-                    printer.print(&msg)?;
+                    printer.print(&msg)?; // a closed stdout ends rr the same way
                     return Ok(());
                 }
             }

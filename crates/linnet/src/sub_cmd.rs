@@ -111,7 +111,9 @@ impl Printer {
         }
     }
 
-    pub(crate) fn print(&mut self, msg: &Message) -> Result<(), CliError> {
+    /// Prints one message; `Ok(false)` when standard output was closed (`linnet sub | head`):
+    /// the command then ends quietly, with exit code 0.
+    pub(crate) fn print(&mut self, msg: &Message) -> Result<bool, CliError> {
         let view = FormatMessage {
             topic: msg.topic.clone(),
             payload: msg.payload.to_vec(),
@@ -128,9 +130,13 @@ impl Printer {
             eprintln!("{e}");
         }
         let mut out = std::io::stdout().lock();
-        out.write_all(&self.buf)
-            .and_then(|()| out.flush())
-            .map_err(|e| CliError::other(format!("cannot write to standard output: {e}")))
+        match out.write_all(&self.buf).and_then(|()| out.flush()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(CliError::other(format!(
+                "cannot write to standard output: {e}"
+            ))),
+        }
     }
 }
 
@@ -317,7 +323,9 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
                         )
                         .await?;
                 }
-                printer.print(&msg)?;
+                if !printer.print(&msg)? {
+                    return Ok(());
+                }
                 printed += 1;
                 if args.count.is_some_and(|c| printed >= c) {
                     return Ok(());
