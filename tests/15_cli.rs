@@ -1198,6 +1198,8 @@ fn format_cases(v5: bool) -> Vec<Vec<&'static str>> {
         vec!["-v"],
         vec![],
         vec!["-N", "-F", "%t:%l;"],
+        // The v5 fields are blank (or padding) where a message has no properties.
+        vec!["-F", "%A|%C|%D|%E|%F|%P|%R|%S|%5C|%-6E|%03F|%8R|%.3C|%05S|%-4A|%3D|%08A|%-3S|"],
     ];
     if v5 {
         cases.push(vec![

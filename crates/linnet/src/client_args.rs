@@ -696,6 +696,7 @@ impl ConnArgs {
                     "linnet_client=debug,linnet=debug",
                 ))
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_target(false)
                 .try_init();
         }
