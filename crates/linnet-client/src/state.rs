@@ -339,6 +339,9 @@ impl State {
         self.aliases_out.clear();
         self.aliases_in.clear();
         self.owed_acks.clear();
+        // QoS 2 messages never acknowledged (manual mode) will come again: take them as new
+        // then, or they would wait forever for an ack token of this dead connection.
+        self.incoming_qos2.retain(|_, rec_sent| *rec_sent);
         // QoS 0 publishes whose bytes may not have left: they are lost, as QoS 0 allows.
         for reply in self.written.drain(..) {
             let _ = reply.send(Err(ClientError::ConnectionLost));
@@ -949,4 +952,185 @@ impl State {
 /// A packet id from a non-zero u16 (ids handed out by `alloc_id` never are zero).
 fn pid(id: u16) -> PacketId {
     PacketId::new(id).unwrap_or(PacketId::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The state driven directly, without sockets: inputs in, packets and events out.
+    use super::*;
+    use linnet_proto::ConnAckProperties;
+
+    fn connack(session_present: bool, props: ConnAckProperties) -> ConnAck {
+        let mut c = ConnAck::new(session_present, ReasonCode::SUCCESS);
+        c.properties = props;
+        c
+    }
+
+    fn publish(
+        state: &mut State,
+        topic: &str,
+        qos: QoS,
+    ) -> oneshot::Receiver<Result<PublishOutcome, ClientError>> {
+        let (tx, rx) = oneshot::channel();
+        state.publish(OutgoingMessage::new(topic, "x").qos(qos), tx);
+        rx
+    }
+
+    fn sent_publishes(state: &mut State) -> Vec<(u16, bool)> {
+        state
+            .out
+            .drain(..)
+            .filter_map(|p| match p {
+                Packet::Publish(p) => Some((p.packet_id.map_or(0, NonZeroU16::get), p.dup)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn offline_queue_limit_then_drain_in_order_on_connack() {
+        let mut state = State::new(ProtocolVersion::V5, false, 2, 0);
+        let _a = publish(&mut state, "a", QoS::AtLeastOnce);
+        let _b = publish(&mut state, "b", QoS::AtMostOnce);
+        let mut c = publish(&mut state, "c", QoS::AtLeastOnce);
+        assert!(matches!(c.try_recv(), Ok(Err(ClientError::QueueFull))));
+        assert!(
+            state.out.is_empty(),
+            "nothing is written while disconnected"
+        );
+        state
+            .on_connack(&connack(false, Default::default()), true)
+            .unwrap();
+        assert_eq!(sent_publishes(&mut state), vec![(1, false), (0, false)]);
+    }
+
+    #[test]
+    fn session_present_resends_with_dup_in_send_order_and_pubrel_for_released() {
+        let mut state = State::new(ProtocolVersion::V5, false, 10, 0);
+        state
+            .on_connack(&connack(false, Default::default()), true)
+            .unwrap();
+        let _r: Vec<_> = (0..3)
+            .map(|_| publish(&mut state, "t", QoS::ExactlyOnce))
+            .collect();
+        assert_eq!(
+            sent_publishes(&mut state),
+            vec![(1, false), (2, false), (3, false)]
+        );
+        state
+            .handle(Packet::PubRec(PubResponse::new(pid(2))))
+            .unwrap();
+        state.out.clear();
+        state.connection_lost();
+        state
+            .on_connack(&connack(true, Default::default()), false)
+            .unwrap();
+        let kinds: Vec<_> = state
+            .out
+            .iter()
+            .map(|p| match p {
+                Packet::Publish(p) => format!("PUBLISH {} dup={}", p.packet_id.unwrap(), p.dup),
+                Packet::PubRel(r) => format!("PUBREL {}", r.packet_id),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["PUBLISH 1 dup=true", "PUBREL 2", "PUBLISH 3 dup=true"]
+        );
+    }
+
+    #[test]
+    fn receive_maximum_holds_back_publishes_not_subscribes() {
+        let mut state = State::new(ProtocolVersion::V5, false, 10, 0);
+        let props = ConnAckProperties {
+            receive_maximum: NonZeroU16::new(1),
+            ..Default::default()
+        };
+        state.on_connack(&connack(false, props), true).unwrap();
+        let _a = publish(&mut state, "a", QoS::AtLeastOnce);
+        let _b = publish(&mut state, "b", QoS::AtLeastOnce);
+        assert_eq!(sent_publishes(&mut state), vec![(1, false)]);
+        let (tx, _rx) = oneshot::channel();
+        let filter = TopicFilter::new("f").unwrap();
+        state.subscribe(
+            vec![(filter, SubscriptionOptions::qos(QoS::AtMostOnce))],
+            Default::default(),
+            tx,
+        );
+        assert!(matches!(state.out.as_slice(), [Packet::Subscribe(_)]));
+        state.out.clear();
+        state
+            .handle(Packet::PubAck(PubResponse::new(pid(1))))
+            .unwrap();
+        assert_eq!(
+            sent_publishes(&mut state),
+            vec![(3, false)],
+            "id 2 is the SUBSCRIBE's"
+        );
+    }
+
+    #[test]
+    fn unacknowledged_manual_qos2_is_new_again_after_a_reconnect() {
+        let mut state = State::new(ProtocolVersion::V5, true, 10, 0);
+        state
+            .on_connack(&connack(false, Default::default()), true)
+            .unwrap();
+        let p = Publish::new("t", "x").with_qos(QoS::ExactlyOnce, Some(pid(4)));
+        state.handle(Packet::Publish(p.clone())).unwrap();
+        assert_eq!(state.events.len(), 2, "Connected + the message");
+        assert!(state.out.is_empty(), "no PUBREC before the ack");
+        state.connection_lost();
+        state.events.clear();
+        state
+            .on_connack(&connack(true, Default::default()), false)
+            .unwrap();
+        let mut again = p;
+        again.dup = true;
+        state.handle(Packet::Publish(again)).unwrap();
+        let token = state.events.iter().find_map(|e| match e {
+            Event::Message(m) => m.ack,
+            _ => None,
+        });
+        let token = token.expect("delivered again with a fresh ack token");
+        state.ack(token);
+        assert_eq!(state.out, vec![Packet::PubRec(PubResponse::new(pid(4)))]);
+    }
+
+    #[test]
+    fn peer_violations_are_errors_not_panics() {
+        let mut state = State::new(ProtocolVersion::V5, false, 10, 3);
+        state
+            .on_connack(&connack(false, Default::default()), true)
+            .unwrap();
+        let mut p = Publish::new("", "x");
+        p.properties.topic_alias = NonZeroU16::new(1);
+        assert_eq!(
+            state.handle(Packet::Publish(p)).unwrap_err().code,
+            ReasonCode::PROTOCOL_ERROR
+        );
+        assert_eq!(
+            state
+                .handle(Packet::ConnAck(ConnAck::new(false, ReasonCode::SUCCESS)))
+                .unwrap_err()
+                .code,
+            ReasonCode::PROTOCOL_ERROR
+        );
+        // Acks for ids we never used are ignored or answered, never a panic.
+        state
+            .handle(Packet::PubAck(PubResponse::new(pid(9))))
+            .unwrap();
+        state
+            .handle(Packet::PubComp(PubResponse::new(pid(9))))
+            .unwrap();
+        state
+            .handle(Packet::PubRec(PubResponse::new(pid(9))))
+            .unwrap();
+        state
+            .handle(Packet::SubAck(SubAck::new(pid(9), vec![])))
+            .unwrap();
+        state
+            .handle(Packet::UnsubAck(UnsubAck::new(pid(9), vec![])))
+            .unwrap();
+    }
 }
