@@ -1413,3 +1413,114 @@ async fn mqtt_3_2_2_4_session_present_after_clean_start_closes_the_connection() 
     assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
     assert_eq!(peer.recv().await, None, "the client closed the connection");
 }
+
+// ----- enhanced authentication -----
+
+fn auth(code: ReasonCode, data: &'static [u8]) -> Packet {
+    let mut a = linnet_proto::Auth::new(code);
+    a.properties.authentication_method = Some("TEST-SCRAM".into());
+    a.properties.authentication_data = Some(Bytes::from_static(data));
+    Packet::Auth(a)
+}
+
+#[tokio::test]
+async fn mqtt_4_12_0_3_client_answers_auth_challenges_with_continue() {
+    // covers: [MQTT-3.1.2-30] [MQTT-4.12.1-1]
+    let (listener, addr) = fake_server().await;
+    let o = ConnectOptions::new("127.0.0.1", addr.port())
+        .version(V5)
+        .authentication(
+            "TEST-SCRAM",
+            Some(Bytes::from_static(b"client-first")),
+            |server| {
+                if server == b"refuse" {
+                    return Err("bad server proof".into());
+                }
+                let mut out = b"resp:".to_vec();
+                out.extend_from_slice(server);
+                Ok(out.into())
+            },
+        );
+    let connecting = tokio::spawn(Client::connect(o.clone()));
+    let (mut peer, connect) = Peer::accept(&listener).await;
+    assert_eq!(
+        connect.properties.authentication_method.as_deref(),
+        Some("TEST-SCRAM")
+    );
+    assert_eq!(
+        connect.properties.authentication_data.as_deref(),
+        Some(&b"client-first"[..])
+    );
+    peer.send(auth(ReasonCode::CONTINUE_AUTHENTICATION, b"server-first"))
+        .await;
+    // Only AUTH until CONNACK, with the same method and reason 0x18.
+    assert_eq!(
+        peer.expect().await,
+        auth(ReasonCode::CONTINUE_AUTHENTICATION, b"resp:server-first")
+    );
+    peer.connack(false, None).await;
+    let (client, _m, _) = within("connect", connecting)
+        .await
+        .expect("task")
+        .expect("connect");
+
+    let c = client.clone();
+    let reauth =
+        tokio::spawn(async move { c.reauthenticate(Some(Bytes::from_static(b"again"))).await });
+    assert_eq!(
+        peer.expect().await,
+        auth(ReasonCode::RE_AUTHENTICATE, b"again")
+    );
+    peer.send(auth(ReasonCode::CONTINUE_AUTHENTICATION, b"c2"))
+        .await;
+    assert_eq!(
+        peer.expect().await,
+        auth(ReasonCode::CONTINUE_AUTHENTICATION, b"resp:c2")
+    );
+    let mut done = linnet_proto::Auth::new(ReasonCode::SUCCESS);
+    done.properties.authentication_method = Some("TEST-SCRAM".into());
+    peer.send(Packet::Auth(done)).await;
+    within("reauth", reauth)
+        .await
+        .expect("task")
+        .expect("re-authenticated");
+
+    // A handler that gives up ends the attempt with DISCONNECT 0x87.
+    let connecting = tokio::spawn(Client::connect(o));
+    let (mut peer, _) = Peer::accept(&listener).await;
+    peer.send(auth(ReasonCode::CONTINUE_AUTHENTICATION, b"refuse"))
+        .await;
+    match peer.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason_code, ReasonCode::NOT_AUTHORIZED),
+        other => panic!("expected DISCONNECT 0x87, got {other:?}"),
+    }
+    let err = within("connect", connecting)
+        .await
+        .expect("task")
+        .unwrap_err();
+    assert!(err.to_string().contains("bad server proof"), "{err}");
+}
+
+#[tokio::test]
+async fn mqtt_4_12_0_7_without_a_method_auth_is_refused_and_never_sent() {
+    let (listener, addr) = fake_server().await;
+    let connecting = tokio::spawn(Client::connect(ConnectOptions::new(
+        "127.0.0.1",
+        addr.port(),
+    )));
+    let (mut peer, connect) = Peer::accept(&listener).await;
+    assert_eq!(connect.properties.authentication_method, None);
+    peer.connack(false, None).await;
+    let (client, _m, _) = within("connect", connecting)
+        .await
+        .expect("task")
+        .expect("connect");
+    let err = client.reauthenticate(None).await.unwrap_err();
+    assert!(matches!(err, ClientError::Invalid { .. }), "{err:?}");
+    peer.send(auth(ReasonCode::CONTINUE_AUTHENTICATION, b"x"))
+        .await;
+    match peer.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason_code, ReasonCode::PROTOCOL_ERROR),
+        other => panic!("expected DISCONNECT 0x82 and no AUTH, got {other:?}"),
+    }
+}

@@ -48,6 +48,10 @@ pub(crate) enum Command {
         reply: Reply<Vec<ReasonCode>>,
     },
     Ack(AckToken),
+    Reauthenticate {
+        data: Option<bytes::Bytes>,
+        reply: Reply<()>,
+    },
     Disconnect {
         reason: ReasonCode,
         properties: DisconnectProperties,
@@ -120,6 +124,7 @@ pub(crate) async fn start(
         0
     };
     let mut state = State::new(version, opts.manual_ack, opts.offline_queue, our_alias_max);
+    state.enhanced_auth = opts.auth_method().is_some();
     let (link, connack) = establish(&opts, &opts.client_id, opts.clean_start).await?;
     let connected = state
         .on_connack(&connack, opts.clean_start)
@@ -136,6 +141,7 @@ pub(crate) async fn start(
         events: event_tx,
         closing: false,
         closing_reply: None,
+        reauth_reply: None,
         wbuf: BytesMut::new(),
     };
     task.after_connack(&connected);
@@ -181,62 +187,81 @@ async fn establish(
     let version = opts.version;
     let addr = format!("{}:{}", opts.host, opts.port);
     let connect = connect_packet(opts, client_id, clean_start)?;
-    let handshake =
-        async {
-            let io_err = |source: io::Error| ClientError::Io {
-                addr: addr.clone(),
-                source,
-            };
-            let mut conn = transport::open(&opts.host, opts.port, &opts.transport)
-                .await
-                .map_err(io_err)?;
-            let mut buf = BytesMut::new();
-            Packet::Connect(Box::new(connect))
-                .encode(version, &mut buf)
-                .map_err(|e| ClientError::invalid("CONNECT", e))?;
-            conn.write_all(buf.freeze()).await.map_err(io_err)?;
-            let mut decoder = Decoder::new(version);
-            if let Some(max) = opts.properties.maximum_packet_size {
-                if version.is_v5() {
-                    decoder.set_max_packet_size(max.get());
-                }
-            }
-            let mut rbuf = BytesMut::new();
-            loop {
-                match decoder.decode(&mut rbuf) {
-                    Ok(Some(Packet::ConnAck(connack))) => {
-                        return Ok((
-                            Link {
-                                conn,
-                                rbuf,
-                                decoder,
-                            },
-                            connack,
-                        ))
-                    }
-                    Ok(Some(Packet::Auth(_))) => return Err(ClientError::Protocol(
-                        "the server started enhanced authentication, which this client does not \
-                         support yet"
-                            .into(),
-                    )),
-                    Ok(Some(other)) => {
-                        return Err(ClientError::Protocol(format!(
-                            "expected CONNACK, got {}",
-                            other.packet_type().name()
-                        )))
-                    }
-                    Ok(None) => {}
-                    Err(e) => return Err(ClientError::Protocol(e.to_string())),
-                }
-                let n = conn.read(&mut rbuf).await.map_err(io_err)?;
-                if n == 0 {
-                    return Err(io_err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection before CONNACK",
-                    )));
-                }
-            }
+    let handshake = async {
+        let io_err = |source: io::Error| ClientError::Io {
+            addr: addr.clone(),
+            source,
         };
+        let mut conn = transport::open(&opts.host, opts.port, &opts.transport)
+            .await
+            .map_err(io_err)?;
+        let mut buf = BytesMut::new();
+        Packet::Connect(Box::new(connect))
+            .encode(version, &mut buf)
+            .map_err(|e| ClientError::invalid("CONNECT", e))?;
+        conn.write_all(buf.freeze()).await.map_err(io_err)?;
+        let mut decoder = Decoder::new(version);
+        if let Some(max) = opts.properties.maximum_packet_size {
+            if version.is_v5() {
+                decoder.set_max_packet_size(max.get());
+            }
+        }
+        let mut rbuf = BytesMut::new();
+        loop {
+            match decoder.decode(&mut rbuf) {
+                Ok(Some(Packet::ConnAck(connack))) => {
+                    return Ok((
+                        Link {
+                            conn,
+                            rbuf,
+                            decoder,
+                        },
+                        connack,
+                    ))
+                }
+                Ok(Some(Packet::Auth(auth))) => {
+                    // Enhanced authentication: only AUTH (or DISCONNECT) goes out until
+                    // CONNACK [MQTT-3.1.2-30].
+                    let answer = match (opts.auth_method(), &opts.auth) {
+                        (Some(method), Some(handler)) => auth_answer(method, handler, &auth),
+                        _ => Err(Violation {
+                            code: ReasonCode::PROTOCOL_ERROR,
+                            text: "AUTH from the server, but no authentication method was sent"
+                                .into(),
+                        }),
+                    };
+                    let packet = match &answer {
+                        Ok(auth) => Packet::Auth(auth.clone()),
+                        Err(v) => Packet::Disconnect(linnet_proto::Disconnect::new(v.code)),
+                    };
+                    let mut buf = BytesMut::new();
+                    packet
+                        .encode(version, &mut buf)
+                        .map_err(|e| ClientError::invalid("AUTH", e))?;
+                    conn.write_all(buf.freeze()).await.map_err(io_err)?;
+                    if let Err(v) = answer {
+                        conn.close().await;
+                        return Err(ClientError::Protocol(v.text));
+                    }
+                }
+                Ok(Some(other)) => {
+                    return Err(ClientError::Protocol(format!(
+                        "expected CONNACK, got {}",
+                        other.packet_type().name()
+                    )))
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+            }
+            let n = conn.read(&mut rbuf).await.map_err(io_err)?;
+            if n == 0 {
+                return Err(io_err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection before CONNACK",
+                )));
+            }
+        }
+    };
     let (link, connack) = tokio::time::timeout(opts.connect_timeout, handshake)
         .await
         .map_err(|_| ClientError::Timeout("waiting for CONNACK"))??;
@@ -270,6 +295,8 @@ struct Task {
     /// A DISCONNECT is queued; end after writing it.
     closing: bool,
     closing_reply: Option<Reply<()>>,
+    /// A re-authentication waiting for the server's AUTH 0x00.
+    reauth_reply: Option<Reply<()>>,
     wbuf: BytesMut,
 }
 
@@ -294,6 +321,9 @@ impl Task {
         loop {
             let end = self.serve(&mut link).await;
             self.deliver();
+            if let Some(reply) = self.reauth_reply.take() {
+                let _ = reply.send(Err(ClientError::ConnectionLost));
+            }
             match end {
                 End::Closed => {
                     self.state.fail_all(|| ClientError::Closed);
@@ -344,6 +374,32 @@ impl Task {
             } => self.state.subscribe(subs, properties, reply),
             Command::Unsubscribe { filters, reply } => self.state.unsubscribe(filters, reply),
             Command::Ack(token) => self.state.ack(token),
+            Command::Reauthenticate { data, reply } => {
+                let Some(method) = self.opts.auth_method() else {
+                    let _ = reply.send(Err(ClientError::invalid(
+                        "reauthenticate",
+                        "no authentication method was configured (ConnectOptions::authentication)",
+                    )));
+                    return true;
+                };
+                if !self.state.is_connected() {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                    return true;
+                }
+                if self.reauth_reply.is_some() {
+                    let _ = reply.send(Err(ClientError::invalid(
+                        "reauthenticate",
+                        "a re-authentication is in progress",
+                    )));
+                    return true;
+                }
+                // [MQTT-4.12.1-1]: the original Authentication Method.
+                let mut auth = linnet_proto::Auth::new(ReasonCode::RE_AUTHENTICATE);
+                auth.properties.authentication_method = Some(method.into());
+                auth.properties.authentication_data = data;
+                self.state.out.push(Packet::Auth(auth));
+                self.reauth_reply = Some(reply);
+            }
             Command::Disconnect {
                 reason,
                 properties,
@@ -466,6 +522,11 @@ impl Task {
             match link.decoder.decode(&mut link.rbuf) {
                 Ok(Some(packet)) => match self.state.handle(packet) {
                     Ok(Flow::Continue) => {}
+                    Ok(Flow::Auth(auth)) => {
+                        if let Err(v) = self.on_auth(&auth) {
+                            return Some(self.violation(link, v).await);
+                        }
+                    }
                     Ok(Flow::ServerDisconnect(d)) => {
                         let reason_string =
                             d.properties.reason_string.as_ref().map(|s| s.to_string());
@@ -487,6 +548,26 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// AUTH after CONNACK (re-authentication): answer a challenge, or finish on success.
+    fn on_auth(&mut self, auth: &linnet_proto::Auth) -> Result<(), Violation> {
+        if auth.reason_code == ReasonCode::SUCCESS {
+            if let Some(reply) = self.reauth_reply.take() {
+                let _ = reply.send(Ok(()));
+            }
+            return Ok(());
+        }
+        let (Some(method), Some(handler)) = (self.opts.auth_method(), self.opts.auth.as_ref())
+        else {
+            return Err(Violation {
+                code: ReasonCode::PROTOCOL_ERROR,
+                text: "unexpected AUTH".into(),
+            });
+        };
+        let answer = auth_answer(method, handler, auth)?;
+        self.state.out.push(Packet::Auth(answer));
+        Ok(())
     }
 
     /// The server broke the protocol: DISCONNECT with the reason (v5), close.
@@ -589,6 +670,40 @@ async fn establish_owned(
     clean_start: bool,
 ) -> Result<(Link, ConnAck), ClientError> {
     establish(&opts, &client_id, clean_start).await
+}
+
+/// The answer to an AUTH 0x18 from the server: AUTH 0x18 with the same method and the
+/// handler's data [MQTT-4.12.0-3].
+fn auth_answer(
+    method: &str,
+    handler: &crate::options::AuthHandler,
+    auth: &linnet_proto::Auth,
+) -> Result<linnet_proto::Auth, Violation> {
+    if auth.reason_code != ReasonCode::CONTINUE_AUTHENTICATION {
+        return Err(Violation {
+            code: ReasonCode::PROTOCOL_ERROR,
+            text: format!("unexpected AUTH {}", auth.reason_code),
+        });
+    }
+    if auth.properties.authentication_method.as_deref() != Some(method) {
+        return Err(Violation {
+            code: ReasonCode::PROTOCOL_ERROR,
+            text: "AUTH with a different authentication method".into(),
+        });
+    }
+    let data = auth
+        .properties
+        .authentication_data
+        .as_deref()
+        .unwrap_or(&[]);
+    let ours = (handler.0)(data).map_err(|text| Violation {
+        code: ReasonCode::NOT_AUTHORIZED,
+        text: format!("authentication handler gave up: {text}"),
+    })?;
+    let mut answer = linnet_proto::Auth::new(ReasonCode::CONTINUE_AUTHENTICATION);
+    answer.properties.authentication_method = Some(method.into());
+    answer.properties.authentication_data = Some(ours);
+    Ok(answer)
 }
 
 /// The error every waiting call gets when the client ends after `error`.

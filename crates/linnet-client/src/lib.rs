@@ -72,7 +72,7 @@ pub use linnet_proto::{
     DisconnectProperties, ProtocolVersion, PublishProperties, QoS, ReasonCode, RetainHandling,
     SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName, UserProperty, WillProperties,
 };
-pub use options::{Backoff, ConnectOptions, LastWill, Transport};
+pub use options::{AuthHandler, Backoff, ConnectOptions, LastWill, Transport};
 
 use connection::Command;
 
@@ -340,6 +340,15 @@ impl Client {
             Ok(()) | Err(ClientError::Closed) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// MQTT 5.0 re-authentication [MQTT-4.12.1-1]: sends AUTH 0x19 with the Authentication
+    /// Method given at connect and `data`; the server's challenges are answered by the
+    /// handler from [`ConnectOptions::authentication`]. Resolves when the server's AUTH 0x00
+    /// (success) arrives. Fails with `Invalid` if no authentication method was configured.
+    pub async fn reauthenticate(&self, data: Option<Bytes>) -> Result<(), ClientError> {
+        self.call(|reply| Command::Reauthenticate { data, reply })
+            .await
     }
 
     /// The protocol version of this client.

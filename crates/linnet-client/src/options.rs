@@ -1,6 +1,8 @@
 //! Connection options: [`ConnectOptions`] (a builder that documents its defaults), the
 //! [`Transport`], the [`LastWill`], the reconnect [`Backoff`], and URL parsing.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -82,6 +84,21 @@ impl Backoff {
     }
 }
 
+/// Answers the server's challenges in MQTT 5.0 enhanced authentication (section 4.12): given
+/// the server's Authentication Data (empty if none), returns the client's next data, or an
+/// error text to give up (the client then ends the connection with DISCONNECT 0x87).
+#[derive(Clone)]
+pub struct AuthHandler(pub(crate) Arc<AuthFn>);
+
+/// The function inside an [`AuthHandler`].
+type AuthFn = dyn Fn(&[u8]) -> Result<Bytes, String> + Send + Sync;
+
+impl fmt::Debug for AuthHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthHandler(..)")
+    }
+}
+
 /// Everything about how to connect. Defaults (from [`ConnectOptions::new`]): a random client
 /// id `linnet-<12 hex>`, MQTT 5.0, keep alive 60 s, clean start, TCP, no reconnect, an
 /// offline queue of 1000 messages, automatic acknowledgement, a 10 s connect timeout.
@@ -103,6 +120,7 @@ pub struct ConnectOptions {
     pub(crate) manual_ack: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) url_topic: Option<String>,
+    pub(crate) auth: Option<AuthHandler>,
 }
 
 impl ConnectOptions {
@@ -125,6 +143,7 @@ impl ConnectOptions {
             manual_ack: false,
             connect_timeout: Duration::from_secs(10),
             url_topic: None,
+            auth: None,
         }
     }
 
@@ -244,6 +263,30 @@ impl ConnectOptions {
     pub fn connect_properties(mut self, p: ConnectProperties) -> Self {
         self.properties = p;
         self
+    }
+
+    /// MQTT 5.0 enhanced authentication: CONNECT carries Authentication Method `method` and
+    /// `initial_data`; each AUTH 0x18 (continue) from the server is answered with what
+    /// `respond` returns for the server's data, with the same method [MQTT-4.12.0-3]. Also
+    /// used by [`Client::reauthenticate`](crate::Client::reauthenticate).
+    pub fn authentication(
+        mut self,
+        method: impl Into<String>,
+        initial_data: Option<Bytes>,
+        respond: impl Fn(&[u8]) -> Result<Bytes, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.properties.authentication_method = Some(method.into().into());
+        self.properties.authentication_data = initial_data;
+        self.auth = Some(AuthHandler(Arc::new(respond)));
+        self
+    }
+
+    /// The Authentication Method, if enhanced authentication is configured (v5).
+    pub(crate) fn auth_method(&self) -> Option<&str> {
+        if !self.version.is_v5() {
+            return None;
+        }
+        self.properties.authentication_method.as_deref()
     }
 
     /// TCP or WebSocket.

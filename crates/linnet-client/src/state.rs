@@ -129,6 +129,8 @@ pub(crate) enum Flow {
     Continue,
     /// The server sent DISCONNECT.
     ServerDisconnect(Disconnect),
+    /// An AUTH packet, for the connection task's authentication handler.
+    Auth(linnet_proto::Auth),
 }
 
 /// The client's session and connection state; see the module docs.
@@ -140,6 +142,8 @@ pub(crate) struct State {
     offline_limit: usize,
     /// The Topic Alias Maximum this client declared in CONNECT (incoming aliases).
     our_alias_max: u16,
+    /// CONNECT carried an Authentication Method, so AUTH packets may come.
+    pub(crate) enhanced_auth: bool,
     connected: bool,
     /// Counts connections; manual ack tokens carry it.
     generation: u64,
@@ -183,6 +187,7 @@ impl State {
             manual_ack,
             offline_limit,
             our_alias_max,
+            enhanced_auth: false,
             connected: false,
             generation: 0,
             server: ServerLimits::default(),
@@ -682,8 +687,9 @@ impl State {
             Packet::UnsubAck(u) => self.on_unsuback(u),
             Packet::PingResp => {}
             Packet::Disconnect(d) => return Ok(Flow::ServerDisconnect(d)),
+            Packet::Auth(a) if self.enhanced_auth => return Ok(Flow::Auth(a)),
             Packet::Auth(_) => {
-                // [MQTT-4.12.0-7]-side: no Authentication Method was sent, so no AUTH may come.
+                // No Authentication Method was sent, so no AUTH may come.
                 return Err(Violation::new(
                     ReasonCode::PROTOCOL_ERROR,
                     "AUTH without an authentication method",
