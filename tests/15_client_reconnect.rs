@@ -422,14 +422,14 @@ async fn broker_at(addr: SocketAddr) -> TestBroker {
 async fn broker_restart_mid_stream_delivers_outage_messages_exactly_once() {
     let broker = TestBroker::start().await;
     let addr = broker.tcp;
-    // The subscriber comes back fast; the publisher waits at least 400 ms, so the subscriber
+    // The subscriber comes back fast; the publisher waits at least 750 ms, so the subscriber
     // has re-subscribed (the restarted broker lost every session) when the queue drains.
     let sub_opts = ConnectOptions::new("127.0.0.1", addr.port())
         .session_expiry(300)
         .reconnect(fast());
     let pub_opts = ConnectOptions::new("127.0.0.1", addr.port()).reconnect(Some(Backoff {
-        initial: Duration::from_millis(800),
-        max: Duration::from_millis(800),
+        initial: Duration::from_millis(1500),
+        max: Duration::from_millis(1500),
     }));
     let (sub, mut sub_events, _) = within("connect", Client::connect(sub_opts))
         .await

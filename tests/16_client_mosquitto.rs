@@ -300,8 +300,8 @@ async fn mosquitto_restart_resubscribes_and_drains_the_offline_queue_once() {
             max: Duration::from_millis(100),
         }));
     let pub_opts = mq.opts(ProtocolVersion::V3_1_1).reconnect(Some(Backoff {
-        initial: Duration::from_millis(800),
-        max: Duration::from_millis(800),
+        initial: Duration::from_millis(1500),
+        max: Duration::from_millis(1500),
     }));
     let (sub, mut sub_events) = connect(sub_opts).await;
     within("subscribe", sub.subscribe("restart/t", QoS::AtLeastOnce))
