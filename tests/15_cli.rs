@@ -218,33 +218,39 @@ struct Broker {
 impl Broker {
     fn start() -> Broker {
         for _ in 0..5 {
-            let (tcp, ws) = (free_port(), free_port());
-            let mut proc = Proc::linnet(&[
-                "broker",
-                "--tcp",
-                &format!("127.0.0.1:{tcp}"),
-                "--ws",
-                &format!("127.0.0.1:{ws}"),
-            ]);
-            let start = Instant::now();
-            while start.elapsed() < DEADLINE {
-                if let Ok(Some(_)) = proc.child.try_wait() {
-                    break; // a port was taken meanwhile: try others
-                }
-                if TcpStream::connect(("127.0.0.1", tcp)).is_ok()
-                    && TcpStream::connect(("127.0.0.1", ws)).is_ok()
-                {
-                    return Broker {
-                        _proc: proc,
-                        tcp: tcp.to_string(),
-                        ws: ws.to_string(),
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if let Some(broker) = Broker::start_on(free_port(), free_port()) {
+                return broker;
             }
-            proc.child.kill().ok();
         }
         panic!("the broker did not start");
+    }
+
+    /// A broker on these ports; `None` if it could not listen on them.
+    fn start_on(tcp: u16, ws: u16) -> Option<Broker> {
+        let mut proc = Proc::linnet(&[
+            "broker",
+            "--tcp",
+            &format!("127.0.0.1:{tcp}"),
+            "--ws",
+            &format!("127.0.0.1:{ws}"),
+        ]);
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if let Ok(Some(_)) = proc.child.try_wait() {
+                return None; // a port was taken meanwhile
+            }
+            if TcpStream::connect(("127.0.0.1", tcp)).is_ok()
+                && TcpStream::connect(("127.0.0.1", ws)).is_ok()
+            {
+                return Some(Broker {
+                    _proc: proc,
+                    tcp: tcp.to_string(),
+                    ws: ws.to_string(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// `linnet pub -p PORT <args>`, expected to succeed.
@@ -1442,4 +1448,30 @@ impl Drop for KillOnDrop {
             let _ = self.0.wait();
         }
     }
+}
+
+#[test]
+fn sub_reconnect_survives_a_broker_restart() {
+    let broker = Broker::start();
+    let (tcp, ws) = (broker.tcp.parse().unwrap(), broker.ws.parse().unwrap());
+    let mut sub = broker.subscriber(&["-t", "rc/#", "--reconnect", "-C", "1", "-W", "25", "-v"]);
+    drop(broker); // killed
+    sub.wait_stderr("reconnecting");
+    let mut again = None;
+    let start = Instant::now();
+    while again.is_none() && start.elapsed() < DEADLINE {
+        again = Broker::start_on(tcp, ws); // the port may linger a moment
+    }
+    let broker = again.expect("the broker did not restart on its ports");
+    sub.wait_stderr("after reconnecting");
+    // The new broker has no session, so the client subscribes again: publish until the
+    // message arrives (the SUBSCRIBE may still be on its way).
+    let start = Instant::now();
+    while sub.stdout().is_empty() && start.elapsed() < DEADLINE {
+        broker.publish(&["-t", "rc/x", "-m", "back"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = sub.finish();
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "rc/x back\n");
 }

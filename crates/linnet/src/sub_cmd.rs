@@ -36,7 +36,7 @@ pub(crate) const AFTER_HELP: &str = "Examples:
 
 Defaults as mosquitto_sub: host localhost, port 1883 (8083 with --ws), MQTT 3.1.1, QoS 0.
 -h is the host; help is --help only. Unlike mosquitto_sub, a lost connection ends the
-command (exit 6) instead of reconnecting.";
+command (exit 6) unless --reconnect is given.";
 
 /// `linnet sub` flags.
 #[derive(Debug, Args)]
@@ -91,6 +91,10 @@ pub(crate) struct SubArgs {
     /// Indented JSON for %j / %J.
     #[arg(long = "pretty")]
     pretty: bool,
+    /// Reconnect after a lost connection (backoff 0.1 s doubling to 30 s, with jitter) and
+    /// resubscribe, as mosquitto_sub does, instead of exiting with code 6.
+    #[arg(long = "reconnect")]
+    reconnect: bool,
     /// Print help.
     #[arg(long = "help", action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -229,10 +233,14 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
     let subscribe_props = resolved.props.subscribe.clone();
     let disconnect_props = resolved.props.disconnect.clone();
     let debug = resolved.debug.clone();
+    let mut options = resolved.options;
+    if args.reconnect {
+        options = options.reconnect(Some(linnet_client::Backoff::default()));
+    }
     let runtime = client_args::runtime()?;
     runtime.block_on(async {
         debug.log("sending CONNECT");
-        let (client, mut messages, connected) = Client::connect(resolved.options).await?;
+        let (client, mut messages, connected) = Client::connect(options).await?;
         debug.log(format_args!("received CONNACK ({})", connected.reason.0));
         let deadline = args
             .timeout
@@ -296,7 +304,17 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
                 };
                 let msg = match event {
                     Some(Event::Message(msg)) => msg,
-                    Some(Event::Connected(_)) => continue,
+                    Some(Event::Connected(c)) => {
+                        debug.log(format_args!(
+                            "received CONNACK ({}) after reconnecting",
+                            c.reason.0
+                        ));
+                        continue;
+                    }
+                    Some(Event::Disconnected { .. }) if args.reconnect => {
+                        debug.log("lost the connection; reconnecting");
+                        continue;
+                    }
                     other => return Err(lost(other)),
                 };
                 debug.received(&msg);
