@@ -438,6 +438,14 @@ impl Task {
                 }
                 let bytes = self.wbuf.split().freeze();
                 if let Err(e) = link.conn.write_all(bytes).await {
+                    if self.closing {
+                        // The application is leaving anyway: do not reconnect.
+                        self.closing = false;
+                        if let Some(reply) = self.closing_reply.take() {
+                            let _ = reply.send(Ok(()));
+                        }
+                        return End::Closed;
+                    }
                     return End::io(&e);
                 }
                 last_sent = Instant::now();
