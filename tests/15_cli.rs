@@ -1190,6 +1190,8 @@ fn compare_with_mosquitto(
 const BINARY: &[u8] = b"\x00\x01bin\xff\x80\n\"\\\x7f\t\x1bend";
 /// Control characters (no NUL: %j would stop there) for JSON escapes.
 const CONTROL: &str = "ctl\x01\x02\x1b\x7f\x08\x0c\r\t \"q\" \\ \u{e9} end";
+/// Numbers and strings that cJSON prints in its own way.
+const JSON2: &str = r#"[12345678901234567890, 1.5e-7, 1e23, 3.0, -12.25e3, 0.30000000000000004, 1e308, 5e-324, 01, [{"\u00e9\ud83d\ude00\/": "\b\f"}], [], {}, null, false]"#;
 const JSON: &str =
     r#"{"a": [1, 2.50, -0.0, 1e20, 0.1], "b": {"c": null}, "t": true, "s": "x\u00e9\n\"q\""}"#;
 
@@ -1244,6 +1246,7 @@ fn publish_the_messages(broker: &Broker, v5: bool, version: &str) {
     linnet_pub(&["-t", "cmp/json", "-m", JSON]);
     linnet_pub(&["-t", "cmp/empty", "-n", "-q", "1"]);
     mosquitto_pub(&["-t", "cmp/ctl", "-m", CONTROL]);
+    linnet_pub(&["-t", "cmp/json2", "-m", JSON2]);
     linnet_pub(&["-t", "cmp/live/retained", "-m", "kept", "-r"]);
     linnet_pub(&["-t", "cmp/a/rather/long/topic/name", "-m", "x"]);
     if v5 {
@@ -1293,7 +1296,7 @@ fn compare_version(version: &str) {
     let broker = Broker::start();
     // The retained message every subscriber gets first (it shows the subscription is in place).
     broker.publish(&["-t", "cmp/0", "-m", "ready", "-r", "-q", "1"]);
-    let count = 1 + 10 + if v5 { 2 } else { 0 };
+    let count = 1 + 11 + if v5 { 2 } else { 0 };
     let cases = format_cases(v5);
     let outputs = compare_with_mosquitto(&broker, version, &cases, count, || {
         publish_the_messages(&broker, v5, version)
@@ -1317,6 +1320,7 @@ fn compare_version(version: &str) {
     line("cmp/json", JSON.as_bytes(), 0, 0, 0);
     line("cmp/empty", b"", 1, 0, 6);
     line("cmp/ctl", CONTROL.as_bytes(), 0, 0, 0);
+    line("cmp/json2", JSON2.as_bytes(), 0, 0, 0);
     line("cmp/live/retained", b"kept", 0, 0, 0);
     line("cmp/a/rather/long/topic/name", b"x", 0, 0, 0);
     if v5 {

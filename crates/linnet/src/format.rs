@@ -755,13 +755,15 @@ impl Json {
     }
 }
 
-/// cJSON 1.7.15's print_number: `%1.15g`, or `%1.17g` when that does not read back.
+/// cJSON 1.7.15's print_number: `%1.15g`, or `%1.17g` when that does not read back to
+/// within a relative `f64::EPSILON` (cJSON's compare_double: 0.30000000000000004 prints 0.3).
 fn json_number(d: f64) -> String {
     if d.is_nan() || d.is_infinite() {
         return "null".to_owned();
     }
     let s = fmt_g(d, 15);
-    if s.parse::<f64>().ok() == Some(d) {
+    let close = |back: f64| (back - d).abs() <= back.abs().max(d.abs()) * f64::EPSILON;
+    if s.parse::<f64>().is_ok_and(close) {
         s
     } else {
         fmt_g(d, 17)
@@ -1288,6 +1290,12 @@ mod tests {
         assert_eq!(json_number(1.0 / 3.0), "0.33333333333333331");
         assert_eq!(json_number(4_294_967_295.0), "4294967295");
         assert_eq!(json_number(1e15), "1e+15");
+        assert_eq!(json_number(0.30000000000000004), "0.3");
+        assert_eq!(
+            json_number(12345678901234567890.0),
+            "1.2345678901234567e+19"
+        );
+        assert_eq!(json_number(5e-324), "4.94065645841247e-324");
     }
 
     #[test]
