@@ -1524,3 +1524,26 @@ async fn mqtt_4_12_0_7_without_a_method_auth_is_refused_and_never_sent() {
         other => panic!("expected DISCONNECT 0x82 and no AUTH, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn mqtt_3_1_clients_work_too() {
+    let broker = TestBroker::start().await;
+    let v31 = ProtocolVersion::V3_1;
+    let (client, mut messages) = connect(opts(&broker, v31).client_id("old-style-31")).await;
+    assert_eq!(client.protocol_version(), v31);
+    within("subscribe", client.subscribe("v31/#", QoS::ExactlyOnce))
+        .await
+        .expect("granted");
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        within(
+            "publish",
+            client.publish("v31/t", format!("{qos:?}"), qos, false),
+        )
+        .await
+        .expect("published");
+        assert_eq!(
+            next_message(&mut messages).await.payload_str(),
+            format!("{qos:?}")
+        );
+    }
+}
