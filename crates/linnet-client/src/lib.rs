@@ -189,6 +189,8 @@ pub struct Client {
 }
 
 /// Incoming messages and events; see the crate docs for why this channel is unbounded.
+/// `recv` and `next_event` are cancel-safe: they may be used in `tokio::select!` without
+/// losing anything.
 #[derive(Debug)]
 pub struct Messages {
     rx: mpsc::UnboundedReceiver<Event>,
