@@ -143,6 +143,10 @@ pub struct Traffic {
     /// QoS 1/2 messages a publisher may have unacknowledged (capped by the broker's Receive
     /// Maximum).
     pub inflight: u16,
+    /// Max rate in scenarios: messages per publisher sent but not yet delivered to every
+    /// subscriber (0: unbounded). Keeps the run at the rate the whole path sustains instead
+    /// of measuring how much a broker drops or buffers; applies to every QoS.
+    pub window: u64,
     /// Messages per publisher (`-L`); `None`: until the duration ends.
     pub limit: Option<u64>,
     /// How long publishers send (and `sub` / `conn` runs hold their connections).
@@ -161,6 +165,7 @@ impl Default for Traffic {
             payload_size: 64,
             pace: Pace::Max,
             inflight: 64,
+            window: 1000,
             limit: None,
             duration: Duration::from_secs(10),
             drain: Duration::from_secs(5),

@@ -34,6 +34,9 @@ pub(crate) struct Counters {
     pub(crate) sent: AtomicU64,
     pub(crate) acked: AtomicU64,
     pub(crate) received: AtomicU64,
+    /// Told after each read that delivered messages, for publishers held by the delivery
+    /// window.
+    pub(crate) delivered: tokio::sync::Notify,
 }
 
 impl Counters {

@@ -2,6 +2,7 @@
 //! write per batch, acknowledgements read with the same task.
 
 use std::num::NonZeroU16;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +37,29 @@ pub(crate) struct PubPlan {
     /// Open loop: woken by the [pacer](crate::pacer) when a message is due; `None`: the
     /// tokio timer (1 ms resolution) wakes the publisher instead.
     pub(crate) paced: Option<Arc<Notify>>,
+    /// Max rate in a scenario: the bound on messages in flight end to end, across all
+    /// publishers of the run.
+    pub(crate) delivery_window: Option<DeliveryWindow>,
+}
+
+/// Messages sent but not yet delivered, across a run: `sent x copies - received` deliveries
+/// may be outstanding at most `max_messages x copies`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeliveryWindow {
+    /// Deliveries per message (subscribers of fan-out; 1 otherwise).
+    pub(crate) copies: u64,
+    pub(crate) max_messages: u64,
+}
+
+impl DeliveryWindow {
+    /// Messages that may be sent now.
+    fn room(&self, counters: &Counters) -> u64 {
+        let sent = counters.sent.load(Ordering::Relaxed);
+        let received = counters.received.load(Ordering::Relaxed);
+        let outstanding = sent.saturating_mul(self.copies).saturating_sub(received);
+        (self.max_messages.saturating_mul(self.copies)).saturating_sub(outstanding)
+            / self.copies.max(1)
+    }
 }
 
 /// What one publisher did.
@@ -118,6 +142,8 @@ pub(crate) async fn run_publisher(
     let mut send_end = None;
     // Open loop: due messages could not be sent because of the broker (window, socket).
     let mut held_back = false;
+    // Max rate: the delivery window is full; wait for subscribers.
+    let mut window_full = false;
     let mut last_write = Instant::now();
 
     sleep_until(plan.start).await;
@@ -159,6 +185,12 @@ pub(crate) async fn run_publisher(
             let mut n = due.min(room);
             if qos != QoS::AtMostOnce {
                 n = n.min(window.available());
+            }
+            window_full = false;
+            if let Some(delivery) = &plan.delivery_window {
+                let room = delivery.room(&counters);
+                window_full = room == 0;
+                n = n.min(room);
             }
             let now_ns = instant_to_ns(now);
             for _ in 0..n {
@@ -210,6 +242,10 @@ pub(crate) async fn run_publisher(
         } else {
             plan.drain_until
         };
+        if window_full {
+            // Woken by the subscribers; this only bounds a missed wake-up.
+            wake = wake.min(now + Duration::from_millis(1));
+        }
         let ping_at = (!ping_every.is_zero()).then(|| last_write + *ping_every);
         if let Some(ping_at) = ping_at {
             wake = wake.min(ping_at);
@@ -254,6 +290,7 @@ pub(crate) async fn run_publisher(
                 last_write = Instant::now();
             }
             _ = notified(plan.paced.as_deref()), if sending => {}
+            _ = counters.delivered.notified(), if sending && window_full => {}
             _ = sleep_until(wake) => {
                 if ping_at.is_some_and(|at| Instant::now() >= at) {
                     Packet::PingReq.encode(version, out)?;

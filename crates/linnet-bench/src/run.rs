@@ -20,7 +20,7 @@ use crate::conn::{connect_many, hold_idle, stopped, Connected, Counters, Handsha
 use crate::error::BenchError;
 use crate::pacer::{Pacer, Schedule};
 use crate::payload::PublishTemplate;
-use crate::publisher::{run_publisher, PubOutcome, PubPlan};
+use crate::publisher::{run_publisher, DeliveryWindow, PubOutcome, PubPlan};
 use crate::report::{ConnStats, Progress, ProgressFn, Report, RssStats};
 use crate::stats::{LatencyHistogram, TrackStart};
 use crate::subscriber::{run_subscriber, Group};
@@ -489,6 +489,17 @@ async fn execute(
         _ => None,
     };
     let paced = pacer.is_some();
+    // Max rate with subscribers in this process: bound what is in flight end to end.
+    let copies = plan
+        .groups
+        .iter()
+        .filter(|g| g.expects.as_ref().map_or(true, |e| e.contains(&0)))
+        .count() as u64;
+    let delivery_window =
+        (interval_ns.is_none() && traffic.window > 0 && copies > 0).then(|| DeliveryWindow {
+            copies,
+            max_messages: traffic.window.saturating_mul(publishers),
+        });
     let mut pub_tasks = JoinSet::new();
     for (slot, (conn, template)) in pubs.conns.drain(..).zip(templates).enumerate() {
         let phase_ns = phase_ns(slot);
@@ -504,6 +515,7 @@ async fn execute(
             end,
             drain_until,
             paced: paced.then(|| Arc::clone(&wakes[slot])),
+            delivery_window,
         };
         pub_tasks.spawn(run_publisher(conn, pub_plan, Arc::clone(&counters)));
     }

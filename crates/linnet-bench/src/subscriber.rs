@@ -223,6 +223,9 @@ pub(crate) async fn run_subscriber(
                     }
                 }
                 Counters::add(&counters.received, delivered);
+                if delivered > 0 {
+                    counters.delivered.notify_waiters();
+                }
                 reserve_read(rbuf);
             }
             written = writer.write(out), if !out.is_empty() => {

@@ -154,6 +154,20 @@ async fn fan_in_qos1_delivers_everything_once() {
     broker.stop().await;
 }
 
+/// A broker that sheds QoS 0 beyond 2 KiB of unwritten output per subscriber: only the
+/// delivery window keeps a max-rate QoS 0 fan-in from losing messages there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rate_qos0_stays_within_the_delivery_window() {
+    let broker = TestBroker::with_config(|c| c.limits.max_outbound_bytes = 2048).await;
+    let mut s = scenario(&broker, ScenarioKind::FanIn, QoS::AtMostOnce, 5000);
+    s.publishers = Some(4);
+    s.traffic.window = 4;
+    let report = run_scenario(&s, None).await.unwrap();
+    assert_eq!(report.sent, 20_000);
+    assert_exact(&report, 20_000);
+    broker.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_qos1_delivers_to_every_subscriber() {
     let broker = TestBroker::start().await;

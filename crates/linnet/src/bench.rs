@@ -260,6 +260,10 @@ pub(crate) struct TrafficOpts {
     /// QoS 1/2 messages a publisher may have unacknowledged.
     #[arg(short = 'F', long, value_name = "N", default_value_t = 64)]
     inflight: u16,
+    /// Max rate in scenarios: messages per publisher sent but not yet delivered to every
+    /// subscriber (0: unbounded; then a broker that drops or buffers looks faster).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    window: u64,
 }
 
 /// Length and output.
@@ -457,6 +461,7 @@ fn traffic(opts: &TrafficOpts, run: &RunOpts) -> anyhow::Result<Traffic> {
         payload_size: opts.size,
         pace,
         inflight: opts.inflight,
+        window: opts.window,
         limit: opts.limit,
         duration: duration(run)?,
         ..Traffic::default()
