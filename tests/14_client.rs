@@ -1547,3 +1547,48 @@ async fn mqtt_3_1_clients_work_too() {
         );
     }
 }
+
+#[tokio::test]
+async fn per_filter_handlers_take_their_messages() {
+    let broker = TestBroker::start().await;
+    let (client, mut messages) = connect(opts(&broker, V5)).await;
+    let (code, mut sensors) = within(
+        "subscribe_handler",
+        client.subscribe_handler("h/sensors/+", QoS::AtLeastOnce),
+    )
+    .await
+    .expect("granted");
+    assert_eq!(code, ReasonCode::GRANTED_QOS_1);
+    within("subscribe", client.subscribe("other/#", QoS::AtLeastOnce))
+        .await
+        .expect("granted");
+    for (topic, payload) in [
+        ("h/sensors/1", "21.5"),
+        ("other/x", "o"),
+        ("h/sensors/2", "19"),
+    ] {
+        within(
+            "publish",
+            client.publish(topic, payload, QoS::AtLeastOnce, false),
+        )
+        .await
+        .expect("acked");
+    }
+    let a = within("handler", sensors.recv()).await.expect("message");
+    let b = within("handler", sensors.recv()).await.expect("message");
+    assert_eq!(
+        (a.topic.as_str(), b.topic.as_str()),
+        ("h/sensors/1", "h/sensors/2")
+    );
+    let m = next_message(&mut messages).await;
+    assert_eq!(m.topic, "other/x");
+    expect_no_message(&mut messages, Duration::from_millis(100)).await;
+    // Unsubscribing ends the handler.
+    within(
+        "unsubscribe",
+        client.unsubscribe(vec!["h/sensors/+".into()]),
+    )
+    .await
+    .expect("unsuback");
+    assert!(within("handler end", sensors.recv()).await.is_none());
+}

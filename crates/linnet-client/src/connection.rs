@@ -48,6 +48,10 @@ pub(crate) enum Command {
         reply: Reply<Vec<ReasonCode>>,
     },
     Ack(AckToken),
+    Route {
+        filter: TopicFilter,
+        tx: mpsc::UnboundedSender<crate::Message>,
+    },
     Reauthenticate {
         data: Option<bytes::Bytes>,
         reply: Reply<()>,
@@ -374,6 +378,7 @@ impl Task {
             } => self.state.subscribe(subs, properties, reply),
             Command::Unsubscribe { filters, reply } => self.state.unsubscribe(filters, reply),
             Command::Ack(token) => self.state.ack(token),
+            Command::Route { filter, tx } => self.state.add_route(filter, tx),
             Command::Reauthenticate { data, reply } => {
                 let Some(method) = self.opts.auth_method() else {
                     let _ = reply.send(Err(ClientError::invalid(

@@ -283,6 +283,29 @@ impl Client {
         .await
     }
 
+    /// Subscribes to `filter` with a handler of its own: messages whose topic matches it go to
+    /// the returned [`FilterMessages`] instead of [`Messages`] (to every handler that matches;
+    /// to `Messages` only when none does). Dropping the receiver ends the routing, not the
+    /// subscription; unsubscribing the filter ends both.
+    pub async fn subscribe_handler(
+        &self,
+        filter: &str,
+        qos: QoS,
+    ) -> Result<(ReasonCode, FilterMessages), ClientError> {
+        let checked = TopicFilter::new(filter)
+            .map_err(|e| ClientError::invalid("topic filter", format!("{filter:?}: {e}")))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Routed before SUBSCRIBE goes out, so retained messages find their handler.
+        self.tx
+            .send(Command::Route {
+                filter: checked,
+                tx,
+            })
+            .map_err(|_| ClientError::Closed)?;
+        let code = self.subscribe(filter, qos).await?;
+        Ok((code, FilterMessages { rx }))
+    }
+
     /// Unsubscribes; returns one code per filter (v3.1.1 has none: all 0x00).
     pub async fn unsubscribe(&self, filters: Vec<String>) -> Result<Vec<ReasonCode>, ClientError> {
         if filters.is_empty() {
@@ -370,6 +393,20 @@ impl Client {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).map_err(|_| ClientError::Closed)?;
         rx.await.unwrap_or(Err(ClientError::Closed))
+    }
+}
+
+/// The messages of one filter, from [`Client::subscribe_handler`].
+#[derive(Debug)]
+pub struct FilterMessages {
+    rx: mpsc::UnboundedReceiver<Message>,
+}
+
+impl FilterMessages {
+    /// The next message for this filter; `None` after the connection task ended or the filter
+    /// was unsubscribed. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.rx.recv().await
     }
 }
 

@@ -18,7 +18,7 @@ use linnet_proto::{
     QoS, ReasonCode, SubAck, Subscribe, SubscribeProperties, Subscription, SubscriptionOptions,
     TopicFilter, UnsubAck, Unsubscribe,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ClientError;
 use crate::{AckToken, Connected, Event, Message, OutgoingMessage, PublishOutcome};
@@ -167,6 +167,8 @@ pub(crate) struct State {
     aliases_out: HashMap<ByteString, u16>,
     next_alias: u16,
     aliases_in: HashMap<u16, ByteString>,
+    /// Per-filter handlers: matching messages go to these receivers instead of `events`.
+    routes: Vec<(TopicFilter, mpsc::UnboundedSender<Message>)>,
     /// Packets to write, in order.
     pub(crate) out: Vec<Packet>,
     /// Events for the application, in order.
@@ -204,6 +206,7 @@ impl State {
             aliases_out: HashMap::new(),
             next_alias: 1,
             aliases_in: HashMap::new(),
+            routes: Vec::new(),
             out: Vec::new(),
             events: Vec::new(),
             written: Vec::new(),
@@ -764,7 +767,7 @@ impl State {
                 })
             }
         };
-        self.events.push(Event::Message(Message {
+        self.deliver(Message {
             topic: topic.to_string(),
             payload: p.payload,
             qos: p.qos,
@@ -773,10 +776,33 @@ impl State {
             packet_id: id.map(NonZeroU16::get),
             properties: p.properties,
             ack: if self.manual_ack { ack } else { None },
-        }));
+        });
         // [MQTT-4.5.0-2]: acknowledged even if the application never reads it.
         self.flush_acks();
         Ok(())
+    }
+
+    /// Hands a message to the handlers whose filter matches it, or else to the application's
+    /// `Messages`. Handlers whose receiver was dropped are forgotten.
+    fn deliver(&mut self, message: Message) {
+        let mut routed = false;
+        self.routes.retain(|(filter, tx)| {
+            if tx.is_closed() {
+                return false;
+            }
+            if filter.matches(&message.topic) && tx.send(message.clone()).is_ok() {
+                routed = true;
+            }
+            true
+        });
+        if !routed {
+            self.events.push(Event::Message(message));
+        }
+    }
+
+    /// Routes messages matching `filter` to `tx` (see [`State::deliver`]).
+    pub(crate) fn add_route(&mut self, filter: TopicFilter, tx: mpsc::UnboundedSender<Message>) {
+        self.routes.push((filter, tx));
     }
 
     fn on_puback(&mut self, r: PubResponse) {
@@ -938,6 +964,7 @@ impl State {
                 for f in &filters {
                     self.subscriptions.remove(f.as_str());
                 }
+                self.routes.retain(|(route, _)| !filters.contains(route));
                 let codes = if self.version.is_v5() {
                     u.reason_codes
                 } else {
