@@ -1361,7 +1361,7 @@ fn time_fields_like_mosquitto_sub_in_utc() {
     broker.publish(&["-t", "time/x", "-m", "t", "-r", "-V", "5"]);
     // The date part must be equal (one retry in case midnight passed between the two);
     // after the '|', times to the second and below: the same shape.
-    let format = "@Y-@m-@d @j @a @b @A @B @y @C @e @u @w @D @F @h @@|%I|%U|@H:@M:@S.@N|@s|@T|@R|%j";
+    let format = "@Y-@m-@d @j @a @b @A @B @y @C @e @u @w @D @F @h @@ @G @g @V @U @W @3 @9 @_ @E @q @+ @%|%I|%U|@H:@M:@S.@N|@s|@T|@R|%j";
     for attempt in 0.. {
         let args = [
             "-p",

@@ -142,6 +142,31 @@ impl Civil {
     }
 }
 
+impl Civil {
+    /// ISO 8601 week-based year and week number (`%G`, `%V`).
+    fn iso_week(self) -> (i64, u32) {
+        fn weeks_in(year: i64) -> i64 {
+            let p = |y: i64| {
+                (y + y.div_euclid(4) - y.div_euclid(100) + y.div_euclid(400)).rem_euclid(7)
+            };
+            if p(year) == 4 || p(year - 1) == 3 {
+                53
+            } else {
+                52
+            }
+        }
+        let iso_wday = i64::from((self.weekday + 6) % 7) + 1; // Monday = 1
+        let week = (i64::from(self.yday) + 1 - iso_wday + 10) / 7;
+        if week < 1 {
+            (self.year - 1, weeks_in(self.year - 1) as u32)
+        } else if week > weeks_in(self.year) {
+            (self.year + 1, 1)
+        } else {
+            (self.year, week as u32)
+        }
+    }
+}
+
 const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
@@ -174,7 +199,17 @@ fn strftime_one(out: &mut Vec<u8>, conv: u8, t: Timestamp) {
         b'Y' => c.year.to_string(),
         b'C' => format!("{:02}", c.year.div_euclid(100)),
         b'y' => format!("{:02}", c.year.rem_euclid(100)),
-        b'G' => c.year.to_string(),
+        b'G' => c.iso_week().0.to_string(),
+        b'g' => format!("{:02}", c.iso_week().0.rem_euclid(100)),
+        b'V' => format!("{:02}", c.iso_week().1),
+        b'U' => format!("{:02}", (c.yday + 7 - c.weekday) / 7),
+        b'W' => format!("{:02}", (c.yday + 7 - (c.weekday + 6) % 7) / 7),
+        // glibc: an incomplete conversion is copied as written, padded to its width.
+        d @ b'1'..=b'9' => format!(
+            "{:>w$}",
+            format!("%{}", char::from(d)),
+            w = usize::from(d - b'0')
+        ),
         b'm' => format!("{:02}", c.month),
         b'd' => format!("{:02}", c.day),
         b'e' => format!("{:2}", c.day),
@@ -1219,6 +1254,34 @@ mod tests {
         assert_eq!(Civil::from_unix(0).year, 1970);
         let c = Civil::from_unix(951_782_400); // 2000-02-29
         assert_eq!((c.year, c.month, c.day, c.weekday), (2000, 2, 29, 2));
+        // ISO weeks and week numbers around new year.
+        let at = |secs: i64, f: &str| {
+            let mut m = msg();
+            m.payload.clear();
+            let out = Output {
+                format: Some(f.as_bytes().to_vec()),
+                verbose: false,
+                eol: false,
+                pretty: false,
+            };
+            let mut buf = Vec::new();
+            out.render(&m, Timestamp { secs, nanos: 0 }, &mut buf, &mut Vec::new());
+            String::from_utf8(buf).unwrap()
+        };
+        assert_eq!(
+            at(1_609_459_200, "@F @G @g @V @U @W @u"),
+            "2021-01-01 2020 20 53 00 00 5"
+        ); // Friday
+        assert_eq!(at(1_230_768_000, "@F @G @V"), "2009-01-01 2009 01"); // Thursday
+        assert_eq!(at(1_609_200_000, "@F @G @V"), "2020-12-29 2020 53");
+        assert_eq!(
+            at(1_577_836_800 - 86_400, "@F @G @V @U @W"),
+            "2019-12-31 2020 01 52 52"
+        );
+        assert_eq!(
+            at(0, "[@3][@9][@1][@0][@_]"),
+            "[ %3][       %9][%1][%0][%_]"
+        );
         let c = Civil::from_unix(-1);
         assert_eq!((c.year, c.month, c.day, c.hour), (1969, 12, 31, 23));
     }
