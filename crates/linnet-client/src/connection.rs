@@ -127,9 +127,16 @@ pub(crate) async fn start(
     } else {
         0
     };
-    let mut state = State::new(version, opts.manual_ack, opts.offline_queue, our_alias_max);
+    let mut state = State::new(
+        version,
+        opts.manual_ack,
+        opts.offline_queue,
+        our_alias_max,
+        std::time::Instant::now(),
+    );
     state.enhanced_auth = opts.auth_method().is_some();
     let (link, connack) = establish(&opts, &opts.client_id, opts.clean_start).await?;
+    state.tick(std::time::Instant::now());
     let connected = state
         .on_connack(&connack, opts.clean_start)
         .map_err(|v| ClientError::Protocol(v.text))?;
@@ -369,6 +376,7 @@ impl Task {
     /// Applies one command. Returns false if the task should end now (disconnect while
     /// offline).
     fn command(&mut self, cmd: Command) -> bool {
+        self.state.tick(std::time::Instant::now());
         match cmd {
             Command::Publish { msg, reply } => self.state.publish(msg, reply),
             Command::Subscribe {
@@ -531,6 +539,7 @@ impl Task {
 
     /// Handles every whole packet in the read buffer; `Some` if the connection ends.
     async fn decode_buffered(&mut self, link: &mut Link) -> Option<End> {
+        self.state.tick(std::time::Instant::now());
         loop {
             match link.decoder.decode(&mut link.rbuf) {
                 Ok(Some(packet)) => match self.state.handle(packet) {
@@ -655,6 +664,7 @@ impl Task {
                     () = self.events.closed(), if !self.cmds_open => return None,
                 }
             };
+            self.state.tick(std::time::Instant::now());
             match result {
                 Ok((mut link, connack)) => match self.state.on_connack(&connack, clean_start) {
                     Ok(connected) => {

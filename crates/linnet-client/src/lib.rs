@@ -47,7 +47,9 @@
 //! **Offline queue policy:** publishes issued while disconnected (during reconnect) wait in a
 //! queue of at most [`ConnectOptions::offline_queue`] messages (default 1000), in order; when
 //! it is full, `publish` fails at once with [`ClientError::QueueFull`] and the queue keeps
-//! what it had. Queued messages are sent after the next CONNACK. While connected, publishes
+//! what it had. Queued messages are sent after the next CONNACK; a v5 Message Expiry
+//! Interval counts the time spent waiting (an expired message is dropped and its `publish`
+//! fails with [`ClientError::Timeout`]). While connected, publishes
 //! beyond the server's Receive Maximum wait in the same queue (without that limit: each caller
 //! awaits its publish, which bounds them). Without reconnect, a lost connection fails every
 //! waiting call with [`ClientError::ConnectionLost`].

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::{NonZeroU16, NonZeroU32};
+use std::time::Instant;
 
 use bytestring::ByteString;
 use linnet_proto::{
@@ -38,6 +39,8 @@ pub(crate) fn answer<T>(reply: Option<Reply<T>>, value: Result<T, ClientError>) 
 struct Queued {
     msg: OutgoingMessage,
     reply: Option<Reply<PublishOutcome>>,
+    /// When it started waiting (for its Message Expiry Interval).
+    since: Instant,
 }
 
 /// Where an outgoing QoS 1/2 message stands.
@@ -142,6 +145,8 @@ pub(crate) struct State {
     offline_limit: usize,
     /// The Topic Alias Maximum this client declared in CONNECT (incoming aliases).
     our_alias_max: u16,
+    /// The time of the current input, from [`State::tick`].
+    now: Instant,
     /// CONNECT carried an Authentication Method, so AUTH packets may come.
     pub(crate) enhanced_auth: bool,
     connected: bool,
@@ -183,8 +188,10 @@ impl State {
         manual_ack: bool,
         offline_limit: usize,
         our_alias_max: u16,
+        now: Instant,
     ) -> Self {
         Self {
+            now,
             version,
             manual_ack,
             offline_limit,
@@ -211,6 +218,35 @@ impl State {
             events: Vec::new(),
             written: Vec::new(),
         }
+    }
+
+    /// The time of the inputs that follow (the state reads no clock itself).
+    pub(crate) fn tick(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    /// A queued message whose Message Expiry Interval ran out while it waited is answered
+    /// with an error and dropped; otherwise the interval is reduced by the time it waited.
+    fn unexpired(&self, mut queued: Queued) -> Option<Queued> {
+        let Some(secs) = queued.msg.properties.message_expiry_interval else {
+            return Some(queued);
+        };
+        if !self.version.is_v5() {
+            return Some(queued);
+        }
+        let waited = self.now.saturating_duration_since(queued.since).as_secs();
+        if waited >= u64::from(secs) {
+            answer(
+                queued.reply.take(),
+                Err(ClientError::Timeout(
+                    "the message expired in the offline queue",
+                )),
+            );
+            return None;
+        }
+        queued.msg.properties.message_expiry_interval = Some(secs - waited as u32);
+        queued.since = self.now;
+        Some(queued)
     }
 
     // ----- connection lifecycle -----
@@ -279,6 +315,7 @@ impl State {
                     Stage::Published => resend.push(Queued {
                         msg: flight.msg,
                         reply: flight.reply,
+                        since: self.now,
                     }),
                     Stage::Released(reason) => answer(
                         flight.reply,
@@ -399,6 +436,7 @@ impl State {
         self.queue.push_back(Queued {
             msg,
             reply: Some(reply),
+            since: self.now,
         });
         self.pump();
     }
@@ -536,7 +574,9 @@ impl State {
                 let Some(queued) = self.queue.pop_front() else {
                     break;
                 };
-                self.send_qos0(queued);
+                if let Some(queued) = self.unexpired(queued) {
+                    self.send_qos0(queued);
+                }
                 continue;
             }
             if self.inflight.len() >= usize::from(self.server.receive_maximum) {
@@ -544,6 +584,9 @@ impl State {
             }
             let Some(queued) = self.queue.pop_front() else {
                 break;
+            };
+            let Some(queued) = self.unexpired(queued) else {
+                continue;
             };
             if let Err(e) = self.check_allowed(&queued.msg) {
                 answer(queued.reply, Err(e));
@@ -1022,7 +1065,7 @@ mod tests {
 
     #[test]
     fn offline_queue_limit_then_drain_in_order_on_connack() {
-        let mut state = State::new(ProtocolVersion::V5, false, 2, 0);
+        let mut state = State::new(ProtocolVersion::V5, false, 2, 0, Instant::now());
         let _a = publish(&mut state, "a", QoS::AtLeastOnce);
         let _b = publish(&mut state, "b", QoS::AtMostOnce);
         let mut c = publish(&mut state, "c", QoS::AtLeastOnce);
@@ -1039,7 +1082,7 @@ mod tests {
 
     #[test]
     fn session_present_resends_with_dup_in_send_order_and_pubrel_for_released() {
-        let mut state = State::new(ProtocolVersion::V5, false, 10, 0);
+        let mut state = State::new(ProtocolVersion::V5, false, 10, 0, Instant::now());
         state
             .on_connack(&connack(false, Default::default()), true)
             .unwrap();
@@ -1075,7 +1118,7 @@ mod tests {
 
     #[test]
     fn receive_maximum_holds_back_publishes_not_subscribes() {
-        let mut state = State::new(ProtocolVersion::V5, false, 10, 0);
+        let mut state = State::new(ProtocolVersion::V5, false, 10, 0, Instant::now());
         let props = ConnAckProperties {
             receive_maximum: NonZeroU16::new(1),
             ..Default::default()
@@ -1105,7 +1148,7 @@ mod tests {
 
     #[test]
     fn unacknowledged_manual_qos2_is_new_again_after_a_reconnect() {
-        let mut state = State::new(ProtocolVersion::V5, true, 10, 0);
+        let mut state = State::new(ProtocolVersion::V5, true, 10, 0, Instant::now());
         state
             .on_connack(&connack(false, Default::default()), true)
             .unwrap();
@@ -1131,8 +1174,38 @@ mod tests {
     }
 
     #[test]
+    fn message_expiry_counts_the_time_spent_in_the_offline_queue() {
+        let t0 = Instant::now();
+        let mut state = State::new(ProtocolVersion::V5, false, 10, 0, t0);
+        let mut short = OutgoingMessage::new("t", "short").qos(QoS::AtLeastOnce);
+        short.properties.message_expiry_interval = Some(5);
+        let mut long = OutgoingMessage::new("t", "long").qos(QoS::AtLeastOnce);
+        long.properties.message_expiry_interval = Some(60);
+        let (tx1, mut rx1) = oneshot::channel();
+        let (tx2, _rx2) = oneshot::channel();
+        state.publish(short, tx1);
+        state.publish(long, tx2);
+        state.tick(t0 + std::time::Duration::from_secs(10));
+        state
+            .on_connack(&connack(false, Default::default()), true)
+            .unwrap();
+        assert!(matches!(rx1.try_recv(), Ok(Err(ClientError::Timeout(_)))));
+        let sent: Vec<_> = state
+            .out
+            .iter()
+            .filter_map(|p| match p {
+                Packet::Publish(p) => {
+                    Some((p.payload.clone(), p.properties.message_expiry_interval))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, vec![(bytes::Bytes::from("long"), Some(50))]);
+    }
+
+    #[test]
     fn peer_violations_are_errors_not_panics() {
-        let mut state = State::new(ProtocolVersion::V5, false, 10, 3);
+        let mut state = State::new(ProtocolVersion::V5, false, 10, 3, Instant::now());
         state
             .on_connack(&connack(false, Default::default()), true)
             .unwrap();
