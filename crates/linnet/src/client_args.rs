@@ -109,6 +109,14 @@ pub(crate) fn finish(command: &str, quiet: bool, result: Result<(), CliError>) -
     }
 }
 
+/// Sleeps until `deadline`, or forever without one (`-W` not given).
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A current-thread runtime: the commands are one connection each.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()

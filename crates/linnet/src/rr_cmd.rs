@@ -159,7 +159,7 @@ fn run_inner(args: RrArgs) -> Result<(), CliError> {
         let deadline = args
             .timeout
             .map(|s| tokio::time::Instant::now() + Duration::from_secs(u64::from(s)));
-        let result = async {
+        let work = async {
             let codes = client
                 .subscribe_many(
                     vec![(response.clone(), SubscriptionOptions::qos(args.qos))],
@@ -179,19 +179,7 @@ fn run_inner(args: RrArgs) -> Result<(), CliError> {
             ));
             client.publish_message(request).await?;
             loop {
-                let event = tokio::select! {
-                    event = messages.next_event() => event,
-                    () = async {
-                        match deadline {
-                            Some(d) => tokio::time::sleep_until(d).await,
-                            None => std::future::pending().await,
-                        }
-                    } => {
-                        let secs = args.timeout.unwrap_or(0);
-                        return Err(CliError::timeout(format!("no response within {secs} s (-W)")));
-                    }
-                    () = interrupted() => return Ok(()),
-                };
+                let event = messages.next_event().await;
                 let msg = match event {
                     Some(Event::Message(msg)) => msg,
                     Some(Event::Connected(_)) => continue,
@@ -210,8 +198,15 @@ fn run_inner(args: RrArgs) -> Result<(), CliError> {
                     return Ok(());
                 }
             }
-        }
-        .await;
+        };
+        let result = tokio::select! {
+            result = work => result,
+            () = client_args::sleep_until(deadline) => {
+                let secs = args.timeout.unwrap_or(0);
+                Err(CliError::timeout(format!("no response within {secs} s (-W)")))
+            }
+            () = interrupted() => Ok(()),
+        };
         match &result {
             Err(e) if e.code == exit::LOST => {}
             _ => {

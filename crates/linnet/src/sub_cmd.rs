@@ -245,7 +245,7 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
         let deadline = args
             .timeout
             .map(|s| tokio::time::Instant::now() + Duration::from_secs(u64::from(s)));
-        let result = async {
+        let work = async {
             if !topics.is_empty() {
                 let subs = topics
                     .iter()
@@ -289,19 +289,7 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
             }
             let mut printed = 0u64;
             loop {
-                let event = tokio::select! {
-                    event = messages.next_event() => event,
-                    () = async {
-                        match deadline {
-                            Some(d) => tokio::time::sleep_until(d).await,
-                            None => std::future::pending().await,
-                        }
-                    } => {
-                        let secs = args.timeout.unwrap_or(0);
-                        return Err(CliError::timeout(format!("timed out after {secs} s (-W)")));
-                    }
-                    () = interrupted() => return Ok(()),
-                };
+                let event = messages.next_event().await;
                 let msg = match event {
                     Some(Event::Message(msg)) => msg,
                     Some(Event::Connected(c)) => {
@@ -349,8 +337,16 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
                     return Ok(());
                 }
             }
-        }
-        .await;
+        };
+        // -W bounds everything after CONNACK; Ctrl-C / SIGTERM end the command normally.
+        let result = tokio::select! {
+            result = work => result,
+            () = client_args::sleep_until(deadline) => {
+                let secs = args.timeout.unwrap_or(0);
+                Err(CliError::timeout(format!("timed out after {secs} s (-W)")))
+            }
+            () = interrupted() => Ok(()),
+        };
         match &result {
             Err(e) if e.code == exit::LOST => {}
             _ => {
