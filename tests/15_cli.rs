@@ -811,6 +811,18 @@ fn server_rejections_and_disconnect() {
         out.stderr
     );
 
+    // No SUBACK ever: -W still ends the command.
+    let (port, server) = scripted_server(|stream| {
+        read_packet(stream);
+        stream.write_all(&[0x20, 0x02, 0x00, 0x00]).unwrap();
+        read_packet(stream); // SUBSCRIBE, never answered
+        drain(stream);
+    });
+    let out = linnet(&["sub", "-p", &port, "-t", "x", "-W", "1"]);
+    server.join().unwrap();
+    assert_eq!(out.code(), 5, "{}", out.stderr);
+    assert!(out.stderr.contains("timed out after 1 s"), "{}", out.stderr);
+
     // DISCONNECT 0x8B while sub waits.
     let (port, server) = scripted_server(|stream| {
         read_packet(stream);
@@ -1203,6 +1215,7 @@ fn format_cases(v5: bool) -> Vec<Vec<&'static str>> {
         vec!["-F", "%j"],
         vec!["-F", "%J"],
         vec!["-F", "[%j]", "--pretty"],
+        vec!["-F", "%J", "--pretty"],
         vec!["-v"],
         vec![],
         vec!["-N", "-F", "%t:%l;"],
