@@ -145,6 +145,8 @@ pub fn suite(name: &str) -> Result<Vec<Case>, BenchError> {
             "fan-in -P 2 -q 0 -s 64",
             "fan-out -S 4 -q 0 -s 64",
             "p2p -n 4 -q 1 -s 64 --rate 200",
+            "p2p -n 4 -q 2 -s 64 -V 4",
+            "shared -P 2 -S 2 -q 1 -s 64",
             "conn -c 50",
         ],
         other => {

@@ -721,7 +721,7 @@ impl<S: Transport> Connection<S> {
         stats.messages_received.fetch_add(1, Ordering::Relaxed);
 
         let topic_ok = publish.topic.len() <= config.limits.max_topic_length
-            && publish.topic.split('/').count() <= config.limits.max_topic_levels;
+            && topic_levels(&publish.topic) <= config.limits.max_topic_levels;
         // Clients may not publish into $SYS; such messages are acknowledged and dropped.
         let allowed = !(publish.topic == "$SYS" || publish.topic.starts_with("$SYS/"));
         let packet_id = publish.packet_id;
@@ -844,7 +844,7 @@ impl<S: Transport> Connection<S> {
             let filter = &subscription.filter;
             let text = filter.as_str();
             let code = if text.len() > config.limits.max_topic_length
-                || text.split('/').count() > config.limits.max_topic_levels
+                || topic_levels(text) > config.limits.max_topic_levels
             {
                 ReasonCode::TOPIC_FILTER_INVALID
             } else if filter.has_wildcards() && !mqtt.wildcard_subscription_available {
@@ -973,6 +973,12 @@ impl<S: Transport> Connection<S> {
                 .schedule_session_end(self.session.clone(), expiry, self.generation);
         }
     }
+}
+
+/// Levels of a topic name or filter: one more than its separators (a byte count; cheaper than
+/// splitting on every message).
+fn topic_levels(topic: &str) -> usize {
+    topic.bytes().filter(|&b| b == b'/').count() + 1
 }
 
 /// The next read buffer size: double when a read filled all the room it had, halve when it

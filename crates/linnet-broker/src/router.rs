@@ -5,6 +5,10 @@
 //! calls eligible (connected). This is the fan-out hot path: matching allocates nothing.
 
 use std::collections::HashMap;
+
+/// Topic-keyed maps on the per-message path: foldhash is several times cheaper than SipHash
+/// on short topic levels and still seeded per process.
+type TopicMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -143,7 +147,7 @@ fn pick<'a, S>(group: &'a SharedGroup<S>, eligible: &impl Fn(&S) -> bool) -> Opt
 /// A trie node for wildcard filters.
 #[derive(Debug)]
 struct Node<S> {
-    children: HashMap<Box<str>, Node<S>>,
+    children: TopicMap<Box<str>, Node<S>>,
     /// Filters continuing with `+` at this level.
     plus: Option<Box<Node<S>>>,
     /// Filters ending exactly at this node.
@@ -155,7 +159,7 @@ struct Node<S> {
 impl<S> Default for Node<S> {
     fn default() -> Self {
         Self {
-            children: HashMap::new(),
+            children: TopicMap::default(),
             plus: None,
             here: Bucket::default(),
             hash: Bucket::default(),
@@ -256,8 +260,9 @@ impl<S> Node<S> {
             self.here.visit(eligible, visit);
             return;
         };
-        let (level, next) = match rest.split_once('/') {
-            Some((level, next)) => (level, Some(next)),
+        // A byte scan: levels are short, and `split_once(char)` sets up a searcher per call.
+        let (level, next) = match rest.bytes().position(|b| b == b'/') {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         };
         if let Some(child) = self.children.get(level) {
@@ -274,7 +279,7 @@ impl<S> Node<S> {
 /// Every subscription of the broker, indexed for matching.
 #[derive(Debug)]
 pub struct Router<S> {
-    exact: HashMap<ByteString, Bucket<S>>,
+    exact: TopicMap<ByteString, Bucket<S>>,
     wildcard: Node<S>,
     count: usize,
 }
@@ -282,7 +287,7 @@ pub struct Router<S> {
 impl<S> Default for Router<S> {
     fn default() -> Self {
         Self {
-            exact: HashMap::new(),
+            exact: TopicMap::default(),
             wildcard: Node::default(),
             count: 0,
         }

@@ -97,6 +97,8 @@ impl Broker {
         let limits = self.queue_limits();
         let stats = &self.inner.stats;
         let router = read(&self.inner.router);
+        // Most messages match one subscription: that one needs no list (no allocation).
+        let mut first: Option<(&Entry<Arc<Session>>, bool)> = None;
         let mut targets: Vec<(&Entry<Arc<Session>>, bool)> = Vec::new();
         router.for_each_match(
             &message.topic,
@@ -104,10 +106,45 @@ impl Broker {
             |entry, shared| {
                 // No Local: not back to the publisher's own non-shared subscriptions [MQTT-3.8.3-3].
                 if !(entry.options.no_local && entry.client == message.origin && !shared) {
-                    targets.push((entry, shared));
+                    match first {
+                        None => first = Some((entry, shared)),
+                        Some(_) => targets.push((entry, shared)),
+                    }
                 }
             },
         );
+        let deliver = |entry: &Entry<Arc<Session>>,
+                       qos: QoS,
+                       keep_retain: bool,
+                       subscription_ids: Vec<NonZeroU32>| {
+            let delivery = Delivery {
+                qos: message.qos.min(qos),
+                // Live messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12].
+                retain: message.retain && keep_retain,
+                subscription_ids,
+                message: message.clone(),
+                shared: entry.shared_filter.clone(),
+            };
+            let session = &entry.subscriber;
+            let wake = lock(&session.state).deliver(delivery, limits, stats, now);
+            if wake {
+                session.wake.notify_one();
+            }
+        };
+        let Some(head) = first else {
+            return 0;
+        };
+        if targets.is_empty() {
+            let (entry, _) = head;
+            deliver(
+                entry,
+                entry.options.qos,
+                entry.options.retain_as_published,
+                entry.identifier.into_iter().collect(),
+            );
+            return 1;
+        }
+        targets.push(head);
         let matched = targets.len();
         // One copy per client for overlapping subscriptions, at the highest QoS, with every
         // subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]; shared picks stay separate.
@@ -131,19 +168,7 @@ impl Broker {
                 next += 1;
             }
             index = next;
-            let delivery = Delivery {
-                qos: message.qos.min(qos),
-                // Live messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12].
-                retain: message.retain && keep_retain,
-                subscription_ids: ids,
-                message: message.clone(),
-                shared: first.shared_filter.clone(),
-            };
-            let session = &first.subscriber;
-            let wake = lock(&session.state).deliver(delivery, limits, stats, now);
-            if wake {
-                session.wake.notify_one();
-            }
+            deliver(first, qos, keep_retain, ids);
         }
         matched
     }

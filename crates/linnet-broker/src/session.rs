@@ -285,7 +285,7 @@ impl SessionState {
     pub(crate) fn write_packet(&mut self, packet: &Packet) {
         if let Some(link) = &self.link {
             // Acks are tiny; one too large for the client is dropped like any other packet.
-            let _ = packet.encode_within(link.version, link.max_packet_size, &mut self.out);
+            let _ = packet.encode_within_bytes(link.version, link.max_packet_size, &mut self.out);
         }
     }
 }
@@ -297,7 +297,7 @@ impl SessionState {
 #[derive(Debug, Default)]
 pub(crate) struct TopicAliases {
     max: u16,
-    assigned: HashMap<ByteString, NonZeroU16>,
+    assigned: HashMap<ByteString, NonZeroU16, foldhash::fast::RandomState>,
 }
 
 impl TopicAliases {
@@ -371,7 +371,7 @@ impl Writer<'_> {
             }
         }
         let fits = Packet::Publish(publish)
-            .encode_within(self.link.version, self.link.max_packet_size, self.out)
+            .encode_within_bytes(self.link.version, self.link.max_packet_size, self.out)
             .is_ok();
         if fits {
             // Only an alias the client has actually been sent may be used alone later.

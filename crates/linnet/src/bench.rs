@@ -62,8 +62,15 @@ Examples:\n  linnet bench compare --broker 'linnet=linnet broker --tcp 127.0.0.1
 pub(crate) struct CompareArgs {
     /// A broker: NAME=COMMAND with {port} in it, or NAME=mqtt://HOST:PORT (repeatable; runs
     /// alternate in this order).
-    #[arg(long = "broker", value_name = "NAME=COMMAND", required = true)]
+    #[arg(
+        long = "broker",
+        value_name = "NAME=COMMAND",
+        required_unless_present = "list_suite"
+    )]
     brokers: Vec<String>,
+    /// Print the cases of a suite, one per line, and exit.
+    #[arg(long, value_name = "NAME")]
+    list_suite: Option<String>,
     /// A scenario in the words of `linnet bench scenario`, e.g. "fan-in -P 10 -q 0"
     /// (repeatable).
     #[arg(long = "case", value_name = "SCENARIO ARGS")]
@@ -158,6 +165,12 @@ impl CompareArgs {
 
 /// Runs `linnet bench compare`: every run, then the report files.
 fn run_compare(args: &CompareArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.list_suite {
+        for case in linnet_bench::suite(name)? {
+            println!("{}", case.label);
+        }
+        return Ok(());
+    }
     let job = args.job()?;
     let quiet = args.quiet;
     let result = linnet_bench::run_compare(&job, |line| {

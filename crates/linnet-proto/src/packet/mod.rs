@@ -25,7 +25,7 @@ pub use subscribe::{Subscribe, Subscription, SubscriptionOptions};
 pub use unsuback::UnsubAck;
 pub use unsubscribe::Unsubscribe;
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::{put_varint, varint_len, Reader, MAX_VARINT};
 use crate::error::{DecodeError, EncodeError};
@@ -159,7 +159,7 @@ impl Packet {
         version: ProtocolVersion,
         buf: &mut impl BufMut,
     ) -> Result<usize, EncodeError> {
-        self.encode_limited(version, u32::MAX, buf)
+        self.encode_limited(version, u32::MAX, buf, |_, _| {})
     }
 
     /// Like [`Packet::encode`], but refuses (writing nothing) if the packet would exceed
@@ -170,15 +170,29 @@ impl Packet {
         max_size: u32,
         buf: &mut impl BufMut,
     ) -> Result<usize, EncodeError> {
-        self.encode_limited(version, max_size, buf)
+        self.encode_limited(version, max_size, buf, |_, _| {})
     }
 
-    /// Measures once, checks the limit, then writes: the broker's per-message encode path.
-    fn encode_limited(
+    /// Like [`Packet::encode_within`] into a `BytesMut`, which is grown once to the exact
+    /// size before writing (instead of step by step as each field is put): the broker's
+    /// per-message path.
+    pub fn encode_within_bytes(
         &self,
         version: ProtocolVersion,
         max_size: u32,
-        buf: &mut impl BufMut,
+        buf: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
+        self.encode_limited(version, max_size, buf, |buf, size| buf.reserve(size))
+    }
+
+    /// Measures once, checks the limit, lets `reserve` prepare `buf` for the size, then
+    /// writes.
+    fn encode_limited<B: BufMut>(
+        &self,
+        version: ProtocolVersion,
+        max_size: u32,
+        buf: &mut B,
+        reserve: impl FnOnce(&mut B, usize),
     ) -> Result<usize, EncodeError> {
         let remaining = self.remaining_len(version)?;
         let size = frame_size(remaining)?;
@@ -188,6 +202,7 @@ impl Packet {
                 max: max_size,
             });
         }
+        reserve(buf, size);
         let flags = match self {
             Self::Publish(p) => p.flags(),
             other => other.packet_type().fixed_flags(),
