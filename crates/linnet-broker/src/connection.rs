@@ -5,13 +5,12 @@
 //! handlers never `.await` and never hold a lock across one.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -22,13 +21,14 @@ use linnet_proto::{
     Unsubscribe, Will,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{Instant as TokioInstant, Sleep};
 use tracing::debug;
 
 use crate::message::Message;
 use crate::routing::{attach_session, discard_session};
+use crate::session::FlushBatch;
 use crate::session::{Link, Session, Stage};
+use crate::transport::{read_when_ready, Transport};
 use crate::{lock, Broker};
 
 /// Why the connected phase ended.
@@ -53,39 +53,6 @@ const READ_MAX: usize = 64 * 1024;
 /// a small allocation costs far less than the write itself, and an idle connection then
 /// holds no buffer at all.
 const SPARE_KEEP_MIN: usize = 1024;
-
-/// A byte stream a connection runs on: TCP, or the WebSocket adapter.
-pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
-    /// Ready when a read may make progress, so the read buffer is only allocated then. The
-    /// default is always ready.
-    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl Transport for TcpStream {
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        TcpStream::poll_read_ready(self, cx)
-    }
-}
-
-impl Transport for crate::ws::WsStream {}
-
-/// Reads into `buf`, reserving `size` bytes only once the stream is readable: an idle
-/// connection waits without a read buffer.
-fn read_when_ready<'a, S: Transport>(
-    stream: &'a mut S,
-    buf: &'a mut BytesMut,
-    size: usize,
-) -> impl Future<Output = io::Result<usize>> + 'a {
-    std::future::poll_fn(move |cx| {
-        if buf.capacity() - buf.len() < size / 2 {
-            ready!(stream.poll_read_ready(cx))?;
-            buf.reserve(size);
-        }
-        pin!(stream.read_buf(buf)).poll(cx)
-    })
-}
 
 /// Per-connection state in the `Connected` phase.
 struct Connection<S> {
@@ -118,6 +85,8 @@ struct Connection<S> {
     /// Why the broker is closing the connection, in words, for the v5 DISCONNECT's Reason
     /// String (set for protocol violations).
     reason_string: Option<String>,
+    /// Subscribers this connection's current read batch gave output to.
+    flush_batch: FlushBatch,
 }
 
 /// Runs a connection to completion. Never panics on peer input: every decode error ends in a
@@ -392,6 +361,8 @@ where
         state.out.clear();
         state.aliases_out.reset(client_topic_alias_max);
         state.link = Some(link);
+        state.socket = stream.shared_socket();
+        state.writing = false;
         // CONNACK first [MQTT-3.2.0-1], then what the session still owes the client. If the
         // client's Maximum Packet Size cannot take the properties, they are left out rather
         // than the CONNACK [MQTT-3.1.2-24].
@@ -445,6 +416,7 @@ where
         topic_alias_max,
         client_max_packet_size,
         reason_string: None,
+        flush_batch: FlushBatch::default(),
     });
     if connection.flush().await.is_err() {
         connection.close(Exit::Closed).await;
@@ -594,6 +566,13 @@ impl<S: Transport> Connection<S> {
 
     /// Decodes and handles every whole packet in the read buffer.
     fn handle_buffered(&mut self) -> Result<(), Exit> {
+        let result = self.handle_each_buffered();
+        // Whatever was handled before an error still goes out.
+        self.flush_batch.finish(&self.broker.inner.stats);
+        result
+    }
+
+    fn handle_each_buffered(&mut self) -> Result<(), Exit> {
         loop {
             match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some(packet)) => self.handle(packet)?,
@@ -619,6 +598,8 @@ impl<S: Transport> Connection<S> {
             if state.out.is_empty() {
                 return Ok(true);
             }
+            // Publishers must not write to the socket while this buffer is on its way.
+            state.writing = true;
             std::mem::replace(&mut state.out, std::mem::take(&mut self.spare))
         };
         // flush: a no-op on TCP, it sends the frame on WebSocket.
@@ -626,6 +607,17 @@ impl<S: Transport> Connection<S> {
             Ok(()) => self.stream.flush().await,
             Err(error) => Err(error),
         };
+        {
+            let mut state = lock(&self.session.state);
+            // Only while still attached: after a takeover the flag is the new connection's.
+            if state
+                .link
+                .as_ref()
+                .is_some_and(|l| l.generation == self.generation)
+            {
+                state.writing = false;
+            }
+        }
         self.broker
             .inner
             .stats
@@ -748,7 +740,8 @@ impl<S: Transport> Connection<S> {
         } else if !allowed {
             reason = ReasonCode::NOT_AUTHORIZED;
         } else {
-            let matched = self.broker.publish(self.message_from(publish));
+            let message = self.message_from(publish);
+            let matched = self.broker.publish_into(message, &mut self.flush_batch);
             if matched == 0 && qos != QoS::AtMostOnce {
                 reason = ReasonCode::NO_MATCHING_SUBSCRIBERS;
             }
@@ -947,6 +940,8 @@ impl<S: Transport> Connection<S> {
                 .is_some_and(|l| l.generation == self.generation);
             if still_mine {
                 state.link = None;
+                state.socket = None;
+                state.writing = false;
                 state.out.clear();
                 state.detached_generation = self.generation;
             }

@@ -14,6 +14,7 @@ mod routing;
 mod session;
 pub mod store;
 mod sys;
+mod transport;
 mod ws;
 
 use std::collections::HashMap;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
+use crate::transport::Tcp;
 use crate::{connection, sys, Broker};
 
 /// Which protocol a listener speaks.
@@ -132,7 +133,7 @@ fn spawn_connection(broker: Broker, stream: TcpStream, peer: SocketAddr, kind: K
     let _ = stream.set_nodelay(true);
     match kind {
         Kind::Tcp => {
-            tokio::spawn(connection::run(broker, stream, peer));
+            tokio::spawn(connection::run(broker, Tcp::new(stream), peer));
         }
         Kind::WebSocket => {
             tokio::spawn(Box::pin(async move {

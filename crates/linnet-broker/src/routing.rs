@@ -11,7 +11,7 @@ use linnet_proto::{QoS, RetainHandling, Subscription, TopicFilter, Will};
 
 use crate::message::Message;
 use crate::router::Entry;
-use crate::session::{Delivery, QueueLimits, Session, Stage};
+use crate::session::{Delivery, FlushBatch, QueueLimits, Session, Stage};
 use crate::{lock, read, write, Broker};
 
 /// Finds or creates the session for `client_id` and takes it from any connection that holds
@@ -26,7 +26,11 @@ pub(crate) fn attach_session(
     let existing = sessions.get(client_id).cloned();
     if let Some(old) = &existing {
         // Detach the old connection; it notices its generation is gone and closes.
-        lock(&old.state).link = None;
+        {
+            let mut state = lock(&old.state);
+            state.link = None;
+            state.socket = None;
+        }
         old.wake.notify_one();
     }
     match existing {
@@ -81,6 +85,15 @@ impl Broker {
     /// Routes a message to every matching subscription and stores it if retained. Returns how
     /// many subscriptions matched.
     pub(crate) fn publish(&self, message: Arc<Message>) -> usize {
+        let mut batch = FlushBatch::default();
+        let matched = self.publish_into(message, &mut batch);
+        batch.finish(&self.inner.stats);
+        matched
+    }
+
+    /// [`Broker::publish`] for a connection's read batch: subscribers whose output was idle
+    /// go into `batch`, to be written once the batch is handled.
+    pub(crate) fn publish_into(&self, message: Arc<Message>, batch: &mut FlushBatch) -> usize {
         if message.retain {
             let mut retained = write(&self.inner.retained);
             if message.payload.is_empty() {
@@ -113,10 +126,10 @@ impl Broker {
                 }
             },
         );
-        let deliver = |entry: &Entry<Arc<Session>>,
-                       qos: QoS,
-                       keep_retain: bool,
-                       subscription_ids: Vec<NonZeroU32>| {
+        let mut deliver = |entry: &Entry<Arc<Session>>,
+                           qos: QoS,
+                           keep_retain: bool,
+                           subscription_ids: Vec<NonZeroU32>| {
             let delivery = Delivery {
                 qos: message.qos.min(qos),
                 // Live messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12].
@@ -128,7 +141,7 @@ impl Broker {
             let session = &entry.subscriber;
             let wake = lock(&session.state).deliver(delivery, limits, stats, now);
             if wake {
-                session.wake.notify_one();
+                batch.add(session);
             }
         };
         let Some(head) = first else {

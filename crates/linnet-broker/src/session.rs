@@ -1,8 +1,10 @@
 //! Session state: what outlives a connection (subscriptions, queued and in-flight QoS 1/2
 //! messages, incoming QoS 2 packet ids) and the outgoing byte buffer that publishers append
-//! to. One `Mutex` per session guards it; it is held only for short, non-`.await` sections.
-//! Publishers encode straight into the subscriber's buffer and wake its connection task,
-//! which writes everything pending in one syscall.
+//! to. One `Mutex` per session guards it; it is held only for short, non-`.await` sections
+//! (and one non-blocking `write`). Publishers encode straight into the subscriber's buffer;
+//! at the end of its read batch a publishing connection writes each such buffer to the
+//! subscriber's socket itself when there are few ([`FlushBatch`]), or wakes the subscribers'
+//! connection tasks, which write everything pending in one syscall.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::{NonZeroU16, NonZeroU32};
@@ -10,9 +12,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
 use linnet_proto::{Packet, PacketId, ProtocolVersion, PubResponse, Publish, QoS, TopicFilter};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::message::Message;
@@ -77,6 +80,12 @@ pub(crate) struct SessionState {
     pub(crate) link: Option<Link>,
     /// Encoded packets waiting to be written to the connection.
     pub(crate) out: BytesMut,
+    /// The attached connection's TCP socket, for writes from other tasks (`None` for
+    /// WebSocket connections and while detached).
+    pub(crate) socket: Option<Arc<TcpStream>>,
+    /// The connection task is writing a buffer it took from `out`: nobody else may write to
+    /// the socket until it is done, or bytes would interleave.
+    pub(crate) writing: bool,
     /// Topic aliases in use towards the attached connection.
     pub(crate) aliases_out: TopicAliases,
     /// Outgoing QoS 1/2 messages not yet completed, in the order they were sent.
@@ -116,6 +125,66 @@ impl Session {
     /// Is a connection attached? For the router's choice among shared members.
     pub(crate) fn is_connected(&self) -> bool {
         crate::lock(&self.state).link.is_some()
+    }
+
+    /// Writes the pending output straight to the client's socket, if its connection is not
+    /// writing itself. True when nothing is left for the connection task to do.
+    fn write_inline(&self, stats: &Stats) -> bool {
+        let mut guard = crate::lock(&self.state);
+        let state = &mut *guard;
+        if state.out.is_empty() {
+            return true;
+        }
+        let Some(socket) = state.socket.as_ref().filter(|_| !state.writing) else {
+            return false;
+        };
+        loop {
+            match socket.try_write(&state.out) {
+                Ok(written) if written > 0 => {
+                    stats
+                        .bytes_sent
+                        .fetch_add(written as u64, Ordering::Relaxed);
+                    if written == state.out.len() {
+                        // Keeps the allocation: the next message reuses it.
+                        state.out.clear();
+                        return true;
+                    }
+                    state.out.advance(written);
+                }
+                // Full socket (the connection task waits for it to drain), or an error
+                // the connection task will meet itself.
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// Most subscribers one publishing connection writes to itself at the end of a read batch;
+/// beyond it their connection tasks are woken to write in parallel.
+const INLINE_FLUSH_MAX: usize = 4;
+
+/// The subscriber sessions a connection's read batch gave output to (collected, then
+/// written once per batch, as NATS does): no wake-up and no second task on the path of a
+/// message when there are few of them.
+#[derive(Debug, Default)]
+pub(crate) struct FlushBatch {
+    sessions: Vec<Arc<Session>>,
+}
+
+impl FlushBatch {
+    /// `session`'s output went from empty to pending.
+    pub(crate) fn add(&mut self, session: &Arc<Session>) {
+        self.sessions.push(Arc::clone(session));
+    }
+
+    /// Writes or hands over everything collected.
+    pub(crate) fn finish(&mut self, stats: &Stats) {
+        let inline = self.sessions.len() <= INLINE_FLUSH_MAX;
+        for session in self.sessions.drain(..) {
+            if !(inline && session.write_inline(stats)) {
+                session.wake.notify_one();
+            }
+        }
     }
 }
 
