@@ -42,6 +42,8 @@ fn assert_exact(report: &Report, expected: u64) {
     assert_eq!(report.received, expected, "{report}");
     assert_eq!(report.lost, 0, "{report}");
     assert_eq!(report.duplicated, 0, "{report}");
+    // Each publisher's messages arrive in order at each subscriber [MQTT-4.6.0-5].
+    assert_eq!(report.reordered, 0, "{report}");
     assert_eq!(report.unstamped, 0, "{report}");
     let latency = report.latency_us.as_ref().expect("latency measured");
     assert_eq!(latency.count, expected, "{report}");
