@@ -23,7 +23,9 @@ use crate::report::Report;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum BrokerHow {
     /// A shell command line that starts the broker in the foreground; `{port}` is replaced by
-    /// the port to listen on. Started before and stopped after every run.
+    /// the port to listen on for MQTT over TCP and `{ws_port}` (the next port) by the one
+    /// for MQTT over WebSocket at `/mqtt`, used by cases with `--ws`. Started before and
+    /// stopped after every run.
     Command(String),
     /// A broker that is already running (not restarted between runs; no memory figures).
     Address { host: String, port: u16 },
@@ -138,6 +140,9 @@ pub fn suite(name: &str) -> Result<Vec<Case>, BenchError> {
             "p2p -n 100 -q 1 -s 64 --rate 5000",
             "p2p -n 100 -q 0 -s 64 --rate 5000",
             "shared -P 10 -S 4 -q 1 -s 64",
+            "fan-in -P 10 -q 0 -s 64 --ws",
+            "p2p -n 100 -q 1 -s 64 --ws",
+            "p2p -n 100 -q 1 -s 64 --rate 5000 --ws",
             "conn -c 5000",
         ],
         // Seconds, for a smoke run.
@@ -147,6 +152,7 @@ pub fn suite(name: &str) -> Result<Vec<Case>, BenchError> {
             "p2p -n 4 -q 1 -s 64 --rate 200",
             "p2p -n 4 -q 2 -s 64 -V 4",
             "shared -P 2 -S 2 -q 1 -s 64",
+            "p2p -n 2 -q 1 -s 64 --ws",
             "conn -c 50",
         ],
         other => {
@@ -282,7 +288,9 @@ struct RunningBroker {
 
 impl RunningBroker {
     fn start(command: &str, port: u16, pin: Option<&str>) -> Result<Self, String> {
-        let command = command.replace("{port}", &port.to_string());
+        let command = command
+            .replace("{port}", &port.to_string())
+            .replace("{ws_port}", &(port + 1).to_string());
         // `exec` keeps one process, so the child's PID is the broker's (for its RSS).
         let line = match pin {
             Some(cpus) => format!("exec taskset -c {cpus} {command}"),
@@ -363,15 +371,33 @@ fn run_one(
         report: None,
         error: None,
     };
+    let ws = case.has_flag("--ws");
     let (running, host, port) = match &broker.how {
         BrokerHow::Command(command) => {
+            if ws && !command.contains("{ws_port}") {
+                sample.error = Some(format!(
+                    "a --ws case needs {{ws_port}} in the command of {}",
+                    broker.name
+                ));
+                return sample;
+            }
             match RunningBroker::start(command, job.port, job.pin_broker.as_deref()) {
-                Ok(running) => (Some(running), "127.0.0.1".to_owned(), job.port),
+                Ok(running) => {
+                    let port = if ws { job.port + 1 } else { job.port };
+                    (Some(running), "127.0.0.1".to_owned(), port)
+                }
                 Err(error) => {
                     sample.error = Some(error);
                     return sample;
                 }
             }
+        }
+        BrokerHow::Address { .. } if ws => {
+            sample.error = Some(format!(
+                "{} is given by address: --ws cases need a broker command with {{ws_port}}",
+                broker.name
+            ));
+            return sample;
         }
         BrokerHow::Address { host, port } => (None, host.clone(), *port),
     };

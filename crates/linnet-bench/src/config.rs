@@ -26,6 +26,11 @@ pub struct Target {
     pub client_prefix: String,
     /// Longest wait for CONNACK / SUBACK.
     pub connect_timeout: Duration,
+    /// MQTT over WebSocket at this path (`/mqtt`); `None`: plain TCP.
+    pub ws_path: Option<String>,
+    /// Local addresses connections are made from, in turn (emqtt-bench's `--ifaddr`);
+    /// empty: the system's choice.
+    pub source_addrs: Vec<std::net::IpAddr>,
 }
 
 impl Target {
@@ -40,6 +45,8 @@ impl Target {
             keep_alive: 60,
             client_prefix: format!("lb{}-", std::process::id()),
             connect_timeout: Duration::from_secs(10),
+            ws_path: None,
+            source_addrs: Vec::new(),
         }
     }
 
@@ -165,7 +172,7 @@ impl Default for Traffic {
             payload_size: 64,
             pace: Pace::Max,
             inflight: 64,
-            window: 1000,
+            window: 100,
             limit: None,
             duration: Duration::from_secs(10),
             drain: Duration::from_secs(5),

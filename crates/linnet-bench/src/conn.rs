@@ -21,6 +21,7 @@ use tokio::time::{sleep_until, timeout_at, Instant};
 use crate::config::{Pacing, Target};
 use crate::error::BenchError;
 use crate::stats::LatencyHistogram;
+use crate::stream::Stream;
 
 /// Spare read-buffer room below which the buffer grows before a read.
 const READ_RESERVE: usize = 16 * 1024;
@@ -37,6 +38,8 @@ pub(crate) struct Counters {
     /// Told after each read that delivered messages, for publishers held by the delivery
     /// window.
     pub(crate) delivered: tokio::sync::Notify,
+    /// Deliveries the delivery window gave up waiting for (lost at the broker).
+    pub(crate) written_off: AtomicU64,
 }
 
 impl Counters {
@@ -52,7 +55,7 @@ impl Counters {
 pub(crate) struct Conn {
     pub(crate) client_id: String,
     pub(crate) index: u32,
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Stream,
     pub(crate) decoder: Decoder,
     pub(crate) rbuf: BytesMut,
     pub(crate) out: BytesMut,
@@ -74,7 +77,7 @@ impl Conn {
     ) -> Result<(Self, Duration), BenchError> {
         let started = Instant::now();
         let deadline = started + target.connect_timeout;
-        let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+        let stream = match timeout_at(deadline, tcp_connect(addr, target, index)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(source)) => {
                 return Err(BenchError::Connect {
@@ -94,6 +97,23 @@ impl Conn {
         if let Err(source) = stream.set_nodelay(true) {
             return Err(BenchError::Io { client_id, source });
         }
+        let stream = match &target.ws_path {
+            None => Stream::Tcp(stream),
+            Some(path) => {
+                let host = format!("{}:{}", target.host, target.port);
+                match timeout_at(deadline, linnet_ws::connect(stream, &host, path)).await {
+                    Ok(Ok(ws)) => Stream::Ws(Box::new(ws)),
+                    Ok(Err(source)) => return Err(BenchError::Io { client_id, source }),
+                    Err(_) => {
+                        return Err(BenchError::Timeout {
+                            client_id,
+                            what: "WebSocket handshake",
+                            within: target.connect_timeout,
+                        })
+                    }
+                }
+            }
+        };
         let mut connect = Connect::new(target.version, client_id.clone());
         connect.keep_alive = target.keep_alive;
         connect.username = target.username.as_deref().map(Into::into);
@@ -230,6 +250,21 @@ impl Conn {
             got: format!("{:?}", got.packet_type()),
         }
     }
+}
+
+/// A TCP connection to `addr`, from the next of the target's source addresses when it has
+/// some (each source address gives another 64k ephemeral ports).
+async fn tcp_connect(addr: SocketAddr, target: &Target, index: u32) -> std::io::Result<TcpStream> {
+    if target.source_addrs.is_empty() {
+        return TcpStream::connect(addr).await;
+    }
+    let source = target.source_addrs[index as usize % target.source_addrs.len()];
+    let socket = match source {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
 }
 
 /// The next complete packet in `rbuf`, if any.

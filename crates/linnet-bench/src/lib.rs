@@ -38,6 +38,7 @@ mod publisher;
 mod report;
 mod run;
 mod stats;
+mod stream;
 mod subscriber;
 
 pub use clock::{instant_to_ns, now_ns};

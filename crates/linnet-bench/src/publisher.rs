@@ -51,12 +51,32 @@ pub(crate) struct DeliveryWindow {
     pub(crate) max_messages: u64,
 }
 
+/// A full window with no delivery for this long is taken as lost messages (a broker that
+/// drops them), and is emptied so the run goes on; the report still counts them as lost.
+const WINDOW_STALL: Duration = Duration::from_millis(200);
+
 impl DeliveryWindow {
-    /// Messages that may be sent now.
-    fn room(&self, counters: &Counters) -> u64 {
+    /// Deliveries owed: sent x copies, less received and less what was written off.
+    fn outstanding(&self, counters: &Counters) -> u64 {
         let sent = counters.sent.load(Ordering::Relaxed);
         let received = counters.received.load(Ordering::Relaxed);
-        let outstanding = sent.saturating_mul(self.copies).saturating_sub(received);
+        let written_off = counters.written_off.load(Ordering::Relaxed);
+        sent.saturating_mul(self.copies)
+            .saturating_sub(received)
+            .saturating_sub(written_off)
+    }
+
+    /// Writes off everything outstanding now (see [`WINDOW_STALL`]).
+    fn write_off(&self, counters: &Counters) {
+        let outstanding = self.outstanding(counters);
+        counters
+            .written_off
+            .fetch_add(outstanding, Ordering::Relaxed);
+    }
+
+    /// Messages that may be sent now.
+    fn room(&self, counters: &Counters) -> u64 {
+        let outstanding = self.outstanding(counters);
         (self.max_messages.saturating_mul(self.copies)).saturating_sub(outstanding)
             / self.copies.max(1)
     }
@@ -144,6 +164,8 @@ pub(crate) async fn run_publisher(
     let mut held_back = false;
     // Max rate: the delivery window is full; wait for subscribers.
     let mut window_full = false;
+    // Since when the window is full, and the deliveries counted then.
+    let mut stalled: Option<(Instant, u64)> = None;
     let mut last_write = Instant::now();
 
     sleep_until(plan.start).await;
@@ -188,7 +210,21 @@ pub(crate) async fn run_publisher(
             }
             window_full = false;
             if let Some(delivery) = &plan.delivery_window {
-                let room = delivery.room(&counters);
+                let mut room = delivery.room(&counters);
+                if room == 0 {
+                    let received = counters.received.load(Ordering::Relaxed);
+                    match stalled {
+                        Some((since, seen)) if seen == received && now - since >= WINDOW_STALL => {
+                            delivery.write_off(&counters);
+                            stalled = None;
+                            room = delivery.room(&counters);
+                        }
+                        Some((_, seen)) if seen == received => {}
+                        _ => stalled = Some((now, received)),
+                    }
+                } else {
+                    stalled = None;
+                }
                 window_full = room == 0;
                 n = n.min(room);
             }

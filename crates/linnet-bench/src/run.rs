@@ -25,8 +25,9 @@ use crate::report::{ConnStats, Progress, ProgressFn, Report, RssStats};
 use crate::stats::{LatencyHistogram, TrackStart};
 use crate::subscriber::{run_subscriber, Group};
 
-/// The drain also ends after this long without a new delivery.
-const DRAIN_IDLE: Duration = Duration::from_millis(500);
+/// The drain also ends after this long without a new delivery (Mosquitto can pause about a
+/// second before it sends what it queued for a subscriber).
+const DRAIN_IDLE: Duration = Duration::from_secs(2);
 /// Publishers start this long after the last connection is up.
 const START_DELAY: Duration = Duration::from_millis(20);
 /// Extra time on top of a run's planned length before its hard timeout.

@@ -170,6 +170,47 @@ async fn max_rate_qos0_stays_within_the_delivery_window() {
     broker.stop().await;
 }
 
+/// `--ws`: the same scenarios over MQTT on WebSocket, QoS 0 at max rate and QoS 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_run_over_websocket() {
+    let broker = TestBroker::start().await;
+    for (qos, kind) in [
+        (QoS::AtMostOnce, ScenarioKind::FanIn),
+        (QoS::ExactlyOnce, ScenarioKind::P2p),
+    ] {
+        let mut s = scenario(&broker, kind, qos, 500);
+        s.target.port = broker.ws.port();
+        s.target.ws_path = Some("/mqtt".into());
+        s.publishers = (kind == ScenarioKind::FanIn).then_some(3);
+        s.pairs = (kind == ScenarioKind::P2p).then_some(3);
+        let report = run_scenario(&s, None).await.unwrap();
+        assert_eq!(report.sent, 1500, "{report}");
+        assert_exact(&report, 1500);
+    }
+    // A TCP port does not speak WebSocket: a clear error, not a hang.
+    let mut s = scenario(&broker, ScenarioKind::P2p, QoS::AtMostOnce, 1);
+    s.target.ws_path = Some("/mqtt".into());
+    s.target.connect_timeout = Duration::from_secs(2);
+    s.pairs = Some(1);
+    assert!(run_scenario(&s, None).await.is_err());
+    broker.stop().await;
+}
+
+/// `--ifaddr`: connections come from the given local addresses in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_come_from_the_given_source_addresses() {
+    let broker = TestBroker::start().await;
+    let mut s = scenario(&broker, ScenarioKind::P2p, QoS::AtLeastOnce, 50);
+    s.target.source_addrs = vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()];
+    s.pairs = Some(2);
+    let report = run_scenario(&s, None).await.unwrap();
+    assert_exact(&report, 100);
+    // An address that is not this machine's cannot be bound.
+    s.target.source_addrs = vec!["192.0.2.1".parse().unwrap()];
+    assert!(run_scenario(&s, None).await.is_err());
+    broker.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_qos1_delivers_to_every_subscriber() {
     let broker = TestBroker::start().await;

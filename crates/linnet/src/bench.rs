@@ -214,9 +214,15 @@ pub(crate) struct BrokerOpts {
     /// Broker host name or address.
     #[arg(short = 'h', long, default_value = "localhost")]
     host: String,
-    /// Broker port.
-    #[arg(short = 'p', long, default_value_t = 1883)]
-    port: u16,
+    /// Broker port (default 1883, or 8083 with --ws).
+    #[arg(short = 'p', long)]
+    port: Option<u16>,
+    /// MQTT over WebSocket (subprotocol `mqtt`) instead of TCP.
+    #[arg(long)]
+    ws: bool,
+    /// The WebSocket path.
+    #[arg(long, value_name = "PATH", default_value = "/mqtt")]
+    ws_path: String,
     /// MQTT version: 3 (3.1), 4 (3.1.1) or 5 (5.0).
     #[arg(short = 'V', long = "protocol-version", value_name = "3|4|5", default_value_t = 5,
           value_parser = clap::value_parser!(u8).range(3..=5))]
@@ -224,7 +230,8 @@ pub(crate) struct BrokerOpts {
     /// Keep alive in seconds.
     #[arg(short = 'k', long = "keepalive", default_value_t = 60)]
     keep_alive: u16,
-    /// Local source addresses, comma-separated (not supported yet).
+    /// Local source addresses to connect from, in turn, comma-separated (e.g.
+    /// 127.0.0.2,127.0.0.3: each gives another 64k ports for `conn` runs).
     #[arg(long, value_name = "ADDR,...")]
     ifaddr: Option<String>,
     /// Print help.
@@ -275,7 +282,7 @@ pub(crate) struct TrafficOpts {
     inflight: u16,
     /// Max rate in scenarios: messages per publisher sent but not yet delivered to every
     /// subscriber (0: unbounded; then a broker that drops or buffers looks faster).
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = 100)]
     window: u64,
 }
 
@@ -420,10 +427,24 @@ fn target(
     username: Option<String>,
     password: Option<String>,
 ) -> anyhow::Result<Target> {
-    if broker.ifaddr.is_some() {
-        bail!("--ifaddr is not supported yet");
+    let port = broker.port.unwrap_or(if broker.ws { 8083 } else { 1883 });
+    let mut target = Target::new(broker.host.clone(), port);
+    if broker.ws {
+        if !broker.ws_path.starts_with('/') {
+            bail!("--ws-path {:?}: must start with /", broker.ws_path);
+        }
+        target.ws_path = Some(broker.ws_path.clone());
     }
-    let mut target = Target::new(broker.host.clone(), broker.port);
+    if let Some(list) = &broker.ifaddr {
+        target.source_addrs = list
+            .split(',')
+            .map(|text| {
+                text.trim()
+                    .parse()
+                    .with_context(|| format!("--ifaddr: {text:?} is not an IP address"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
     target.version = Target::version_from_level(broker.version)?;
     target.keep_alive = broker.keep_alive;
     target.username = username;
@@ -716,9 +737,35 @@ mod tests {
             panic!("not scenario");
         };
         let scenario = args.scenario().unwrap();
+        assert_eq!(scenario.target.ws_path, None);
         assert_eq!(scenario.pairs, Some(100));
         assert_eq!(scenario.traffic.pace, Pace::Total(5000.0));
         assert_eq!(scenario.target.version, linnet_bench::ProtocolVersion::V3_1);
+    }
+
+    #[test]
+    fn websocket_and_source_addresses() {
+        let BenchCommand::Scenario(args) = bench(&[
+            "scenario",
+            "p2p",
+            "--ws",
+            "--ifaddr",
+            "127.0.0.2, 127.0.0.3",
+        ]) else {
+            panic!("not scenario");
+        };
+        let scenario = args.scenario().unwrap();
+        assert_eq!(scenario.target.port, 8083);
+        assert_eq!(scenario.target.ws_path.as_deref(), Some("/mqtt"));
+        assert_eq!(scenario.target.source_addrs.len(), 2);
+        let BenchCommand::Scenario(args) =
+            bench(&["scenario", "p2p", "--ws", "-p", "9001", "--ws-path", "/ws"])
+        else {
+            panic!("not scenario");
+        };
+        let scenario = args.scenario().unwrap();
+        assert_eq!(scenario.target.port, 9001);
+        assert_eq!(scenario.target.ws_path.as_deref(), Some("/ws"));
     }
 
     #[test]
@@ -730,10 +777,13 @@ mod tests {
         assert!(argv(&["pub", "-t", "x", "-V", "6"]).is_err());
         assert!(argv(&["pub", "-t", "x", "-q", "3"]).is_err());
         assert!(argv(&["pub", "-t", "x", "-I", "10", "--rate", "100"]).is_err());
-        let BenchCommand::Conn(args) = bench(&["conn", "--ifaddr", "127.0.0.2"]) else {
+        let BenchCommand::Conn(args) = bench(&["conn", "--ifaddr", "127.0.0.2,localhost"]) else {
             panic!("not conn");
         };
         let error = args.job().unwrap_err().to_string();
-        assert!(error.contains("not supported yet"), "{error}");
+        assert!(
+            error.contains("\"localhost\" is not an IP address"),
+            "{error}"
+        );
     }
 }
