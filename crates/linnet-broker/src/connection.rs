@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
@@ -504,6 +504,10 @@ impl<S: Transport> Connection<S> {
             self.read_buf = BytesMut::new();
         }
         let mut read_size = READ_MIN;
+        // One registration with the session's wake-up for as long as it does not fire, not
+        // a new one (and a lock on the waiter list to drop it) on every turn of the loop.
+        let session = Arc::clone(&self.session);
+        let mut woken = pin!(session.wake.notified());
         loop {
             if self.broker.is_shutting_down() {
                 return Exit::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN);
@@ -511,7 +515,8 @@ impl<S: Transport> Connection<S> {
             // Unbiased: a subscriber flooded with output must still read its acks.
             tokio::select! {
                 // Output is pending, or the broker is shutting down (checked above).
-                _ = self.session.wake.notified() => {
+                () = woken.as_mut() => {
+                    woken.set(session.wake.notified());
                     match self.flush().await {
                         Ok(true) => {}
                         Ok(false) => return Exit::TakenOver,
