@@ -549,15 +549,25 @@ fn ratio_chart(result: &CompareResult, cases: &[CaseFigures]) -> String {
             escape(label),
             escape(&result.job.brokers[*broker].name)
         );
-        if let Some(r) = value {
-            let _ = write!(
-                svg,
-                r#"<rect x="{left}" y="{}" width="{:.1}" height="18" fill="{color}"/><text x="{:.1}" y="{}">{r:.2}×</text>"#,
-                y + 2.0,
-                (r * scale).max(1.0),
-                left + r * scale + 6.0,
-                y + 15.0
-            );
+        match value {
+            Some(r) => {
+                let _ = write!(
+                    svg,
+                    r#"<rect x="{left}" y="{}" width="{:.1}" height="18" fill="{color}"/><text x="{:.1}" y="{}">{r:.2}×</text>"#,
+                    y + 2.0,
+                    (r * scale).max(1.0),
+                    left + r * scale + 6.0,
+                    y + 15.0
+                );
+            }
+            None => {
+                let _ = write!(
+                    svg,
+                    r#"<text x="{}" y="{}">no result (a run failed)</text>"#,
+                    left + 6.0,
+                    y + 15.0
+                );
+            }
         }
     }
     let one = left + scale;
@@ -714,6 +724,105 @@ mod tests {
         let s = Spread::of(vec![4.0, 1.0, 2.0, 3.0]).unwrap();
         assert_eq!(s.median, 2.5);
         assert!(Spread::of(vec![]).is_none());
+    }
+
+    fn report(rate: f64, p99: u64, lost: u64) -> Report {
+        serde_json::from_value(serde_json::json!({
+            "scenario": "fan-in", "protocol": "5.0", "qos": 0, "payload_size": 64,
+            "publishers": 2, "subscribers": 1, "target_rate": null,
+            "conn": {"connections": 3, "connects_per_sec": 100.0, "connect_seconds": 0.03,
+                     "latency_us": null},
+            "sent": 1000, "acked": 0, "send_seconds": 1.0, "sent_per_sec": 1000.0,
+            "received": 1000 - lost, "expected": 1000, "receive_seconds": 1.0,
+            "received_per_sec": rate, "lost": lost, "duplicated": 0, "reordered": 0,
+            "unstamped": 0,
+            "latency_us": {"count": 1000, "min": 1, "mean": 10.0, "p50": 10, "p90": 20,
+                           "p99": p99, "p999": p99 * 2, "max": p99 * 3},
+            "rss": null, "elapsed_seconds": 2.0
+        }))
+        .unwrap()
+    }
+
+    fn result() -> CompareResult {
+        use crate::compare::{BrokerHow, BrokerSpec, Case, CompareJob, Sample};
+        let broker = |name: &str| BrokerSpec {
+            name: name.into(),
+            how: BrokerHow::Command(format!("{name} -p {{port}}")),
+        };
+        let sample = |broker, round, report| Sample {
+            broker,
+            case: 0,
+            round,
+            report: Some(report),
+            error: None,
+        };
+        CompareResult {
+            job: CompareJob {
+                brokers: vec![broker("fast"), broker("slow")],
+                cases: vec![Case::parse("fan-in -P 2").unwrap()],
+                rounds: 3,
+                duration_secs: 1.0,
+                pin_broker: Some("0".into()),
+                pin_load: Some("1".into()),
+                port: 1883,
+                load_program: vec!["linnet".into()],
+                baseline: 1,
+            },
+            started: "2026-11-26 02:00 UTC".into(),
+            machine: "test".into(),
+            samples: vec![
+                sample(0, 0, report(4000.0, 100, 0)),
+                sample(1, 0, report(1000.0, 400, 7)),
+                sample(0, 1, report(3000.0, 120, 0)),
+                sample(1, 1, report(1500.0, 300, 0)),
+                sample(0, 2, report(5000.0, 90, 0)),
+                Sample {
+                    broker: 1,
+                    case: 0,
+                    round: 2,
+                    report: None,
+                    error: Some("broke".into()),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn reports_show_medians_spread_and_ratios() {
+        let result = result();
+        let cases = figures(&result);
+        let fast = &cases[0].brokers[0];
+        let slow = &cases[0].brokers[1];
+        assert_eq!(fast.rate.unwrap().median, 4000.0);
+        assert_eq!((slow.rate.unwrap().median, slow.failed), (1250.0, 1));
+        assert_eq!(slow.lost, 7);
+        let markdown = markdown(&result);
+        // 4000 / 1250 = 3.2; p99 medians 100 and 350.
+        assert!(
+            markdown.contains("| `fan-in -P 2` | received msg/s | 4,000 | 1,250 | 3.20× |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| fast | 4,000 | 3,000–5,000 | 3.20× |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("slow failed: broke"), "{markdown}");
+        assert!(
+            markdown.contains("broker pinned to CPU 0, load to CPU 1"),
+            "{markdown}"
+        );
+        let html = html(&result);
+        assert!(html.starts_with("<!doctype html>"));
+        assert_eq!(
+            html.matches("<svg").count(),
+            3,
+            "ratio overview, rate bars, latency"
+        );
+        assert!(
+            html.contains("7 lost"),
+            "loss is shown in red under the charts"
+        );
+        assert!(!html.contains("<script"), "a static page");
     }
 
     #[test]
