@@ -526,18 +526,37 @@ fn ratio_chart(result: &CompareResult, cases: &[CaseFigures]) -> String {
             })
         })
         .collect();
-    let width = 900.0;
-    let left = 380.0;
-    let right = 80.0;
+    let width = 960.0;
+    let left = 440.0;
+    let right = 70.0;
     let row = 24.0;
-    let top = 30.0;
+    let top = 46.0;
     let height = top + row * rows.len() as f64 + 10.0;
-    let max = rows.iter().filter_map(|r| r.2).fold(1.0_f64, f64::max);
-    let scale = (width - left - right) / max;
+    // A logarithmic axis: 0.5x and 2x sit the same distance from 1x, and one case at 100x
+    // does not flatten all the others.
+    let values = rows.iter().filter_map(|r| r.2).filter(|r| *r > 0.0);
+    let lo = values.clone().fold(0.5_f64, f64::min).log10().floor();
+    let hi = values.fold(2.0_f64, f64::max).log10().ceil();
+    let plot = width - left - right;
+    let x_of = |r: f64| left + plot * (r.max(1e-9).log10() - lo) / (hi - lo);
+    let one = x_of(1.0);
     let mut svg = format!(
-        r#"<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="ratios"><text x="4" y="18" class="title">Rate ratio to {} (1× = same; higher is better)</text>"#,
+        r#"<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="ratios"><text x="4" y="18" class="title">Rate ratio to {} (log scale; 1× = same, higher is better)</text>"#,
         escape(&result.job.brokers[base].name)
     );
+    let mut decade = lo;
+    while decade <= hi {
+        let x = x_of(10f64.powf(decade));
+        let _ = write!(
+            svg,
+            r#"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" class="grid"/><text x="{x:.1}" y="{}" text-anchor="middle">{}×</text>"#,
+            top - 4.0,
+            height - 5.0,
+            top - 8.0,
+            10f64.powf(decade)
+        );
+        decade += 1.0;
+    }
     for (i, (label, broker, value)) in rows.iter().enumerate() {
         let y = top + row * i as f64;
         let color = COLORS[broker % COLORS.len()];
@@ -551,12 +570,14 @@ fn ratio_chart(result: &CompareResult, cases: &[CaseFigures]) -> String {
         );
         match value {
             Some(r) => {
+                let x = x_of(*r);
+                let (from, to) = if x >= one { (one, x) } else { (x, one) };
                 let _ = write!(
                     svg,
-                    r#"<rect x="{left}" y="{}" width="{:.1}" height="18" fill="{color}"/><text x="{:.1}" y="{}">{r:.2}×</text>"#,
+                    r#"<rect x="{from:.1}" y="{}" width="{:.1}" height="18" fill="{color}"/><text x="{:.1}" y="{}">{r:.2}×</text>"#,
                     y + 2.0,
-                    (r * scale).max(1.0),
-                    left + r * scale + 6.0,
+                    (to - from).max(1.0),
+                    to.max(one) + 6.0,
                     y + 15.0
                 );
             }
@@ -564,13 +585,12 @@ fn ratio_chart(result: &CompareResult, cases: &[CaseFigures]) -> String {
                 let _ = write!(
                     svg,
                     r#"<text x="{}" y="{}">no result (a run failed)</text>"#,
-                    left + 6.0,
+                    one + 6.0,
                     y + 15.0
                 );
             }
         }
     }
-    let one = left + scale;
     let _ = write!(
         svg,
         r#"<line x1="{one:.1}" x2="{one:.1}" y1="{top}" y2="{}" class="one"/></svg>"#,

@@ -65,9 +65,12 @@ pub(crate) struct CompareArgs {
     #[arg(
         long = "broker",
         value_name = "NAME=COMMAND",
-        required_unless_present = "list_suite"
+        required_unless_present_any = ["list_suite", "from"]
     )]
     brokers: Vec<String>,
+    /// Write the report again from an earlier run's results.json, without running anything.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["brokers", "cases", "suite"])]
+    from: Option<std::path::PathBuf>,
     /// Print the cases of a suite, one per line, and exit.
     #[arg(long, value_name = "NAME")]
     list_suite: Option<String>,
@@ -171,13 +174,23 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let job = args.job()?;
-    let quiet = args.quiet;
-    let result = linnet_bench::run_compare(&job, |line| {
-        if !quiet {
-            eprintln!("{line}");
+    let result = match &args.from {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a compare results.json", path.display()))?
         }
-    })?;
+        None => {
+            let job = args.job()?;
+            let quiet = args.quiet;
+            linnet_bench::run_compare(&job, |line| {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+            })?
+        }
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let markdown = linnet_bench::compare_markdown(&result);
@@ -766,6 +779,60 @@ mod tests {
         let scenario = args.scenario().unwrap();
         assert_eq!(scenario.target.port, 9001);
         assert_eq!(scenario.target.ws_path.as_deref(), Some("/ws"));
+    }
+
+    #[test]
+    fn compare_takes_brokers_cases_and_pinning() {
+        let BenchCommand::Compare(args) = bench(&[
+            "compare",
+            "--broker",
+            "a=linnet broker --tcp 127.0.0.1:{port} --ws 127.0.0.1:{ws_port}",
+            "--broker",
+            "mosquitto=mosquitto -p {port}",
+            "--case",
+            "fan-in -P 2 -q 1",
+            "--rounds",
+            "5",
+            "--pin-broker",
+            "0",
+            "--pin-load",
+            "1",
+        ]) else {
+            panic!("not compare");
+        };
+        let job = args.job().unwrap();
+        assert_eq!(job.brokers.len(), 2);
+        assert_eq!(job.baseline, 1, "the broker named mosquitto by default");
+        assert_eq!(job.cases.len(), 1);
+        assert_eq!(job.cases[0].args, ["fan-in", "-P", "2", "-q", "1"]);
+        assert_eq!((job.rounds, job.pin_load.as_deref()), (5, Some("1")));
+        assert_eq!(&job.load_program[1..], ["bench", "scenario"]);
+        // Without cases: the targets suite.
+        let BenchCommand::Compare(args) = bench(&["compare", "--broker", "a=x {port}"]) else {
+            panic!("not compare");
+        };
+        assert!(args.job().unwrap().cases.len() >= 5);
+        // A report from an earlier run needs no broker.
+        assert!(matches!(
+            bench(&["compare", "--from", "results.json"]),
+            BenchCommand::Compare(_)
+        ));
+        let refused = |args: &[&str]| {
+            Cli::try_parse_from(["linnet", "bench", "compare"].iter().chain(args).copied())
+                .map_err(|e| e.to_string())
+                .and_then(|cli| match cli.command {
+                    Command::Bench(b) => match b.command {
+                        BenchCommand::Compare(c) => c.job().map(|_| ()).map_err(|e| e.to_string()),
+                        _ => Ok(()),
+                    },
+                    _ => Ok(()),
+                })
+                .unwrap_err()
+        };
+        assert!(refused(&[]).contains("--broker"));
+        assert!(refused(&["--broker", "m=mosquitto -p 1883"]).contains("{port}"));
+        assert!(refused(&["--broker", "a=x {port}", "--case", "fan-in -p 1"]).contains("-p"));
+        assert!(refused(&["--broker", "a=x {port}", "--baseline", "b"]).contains("--baseline b"));
     }
 
     #[test]
