@@ -585,6 +585,17 @@ impl ScenarioArgs {
     }
 }
 
+/// `[#####.....]`: how much of `total` seconds has passed (full once past it: draining).
+fn progress_bar(elapsed: f64, total: f64) -> String {
+    const WIDTH: usize = 20;
+    let done = if total > 0.0 {
+        ((elapsed / total).clamp(0.0, 1.0) * WIDTH as f64).round() as usize
+    } else {
+        WIDTH
+    };
+    format!("[{}{}]", "#".repeat(done), ".".repeat(WIDTH - done))
+}
+
 /// Runs `linnet bench ...` to completion and prints its report.
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let run_opts = match &args.command {
@@ -595,8 +606,21 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Scenario(a) => &a.run,
     };
     let (json, quiet) = (run_opts.json, run_opts.quiet);
+    // On a terminal the progress line redraws in place behind a bar of the run's duration;
+    // otherwise (a log, CI) it is one line a second.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total = run_opts.duration;
     let progress: Option<ProgressFn> = (!quiet).then(|| {
-        let print: ProgressFn = Arc::new(|progress: &Progress| eprintln!("{progress}"));
+        let print: ProgressFn = Arc::new(move |progress: &Progress| {
+            if tty {
+                eprint!(
+                    "\r{} {progress}\x1b[K",
+                    progress_bar(progress.elapsed_seconds, total)
+                );
+            } else {
+                eprintln!("{progress}");
+            }
+        });
         print
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -625,6 +649,9 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             runtime.block_on(linnet_bench::run_scenario(&scenario, progress))?
         }
     };
+    if tty && !quiet {
+        eprintln!();
+    }
     if json {
         println!(
             "{}",
@@ -833,6 +860,17 @@ mod tests {
         assert!(refused(&["--broker", "m=mosquitto -p 1883"]).contains("{port}"));
         assert!(refused(&["--broker", "a=x {port}", "--case", "fan-in -p 1"]).contains("-p"));
         assert!(refused(&["--broker", "a=x {port}", "--baseline", "b"]).contains("--baseline b"));
+    }
+
+    #[test]
+    fn progress_bar_fills_with_time() {
+        assert_eq!(progress_bar(0.0, 10.0), format!("[{}]", ".".repeat(20)));
+        assert_eq!(
+            progress_bar(5.0, 10.0),
+            format!("[{}{}]", "#".repeat(10), ".".repeat(10))
+        );
+        assert_eq!(progress_bar(12.0, 10.0), format!("[{}]", "#".repeat(20)));
+        assert_eq!(progress_bar(1.0, 0.0), format!("[{}]", "#".repeat(20)));
     }
 
     #[test]
