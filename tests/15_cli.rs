@@ -778,6 +778,11 @@ fn server_rejections_and_disconnect() {
         assert_eq!(first & 0xf0, 0x30);
         let id = &body[3..5]; // after the topic "x" (2 + 1 bytes)
         stream.write_all(&[0x40, 0x03, id[0], id[1], 0x87]).unwrap();
+        // A failed publish still ends with DISCONNECT 0x00, so no will is published (as
+        // mosquitto_pub does).
+        let (first, body) = read_packet(stream);
+        assert_eq!(first, 0xe0, "DISCONNECT after the rejected publish");
+        assert!(body.is_empty() || body[0] == 0x00, "{body:?}");
         drain(stream);
     });
     let out = linnet(&[

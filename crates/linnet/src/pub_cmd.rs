@@ -157,14 +157,23 @@ fn run_inner(args: PubArgs) -> Result<(), CliError> {
             Ok::<(), CliError>(())
         }
         .await;
-        if result.is_ok() {
+        // A failed publish (rejected, too large...) still ends with DISCONNECT 0x00, so the
+        // broker does not publish the will, as mosquitto_pub does; unless the connection is
+        // already gone.
+        let connection_gone =
+            client.is_closed() || matches!(&result, Err(e) if e.code == client_args::exit::LOST);
+        if !connection_gone {
             debug.log("sending DISCONNECT");
-            if v5 {
+            let sent = if v5 {
                 client
                     .disconnect_with(ReasonCode::NORMAL_DISCONNECTION, disconnect_props)
-                    .await?;
+                    .await
             } else {
-                client.disconnect().await?;
+                client.disconnect().await
+            };
+            // The publish's error matters more than the DISCONNECT's.
+            if result.is_ok() {
+                sent?;
             }
         }
         result
