@@ -413,6 +413,44 @@ async fn without_reconnect_a_lost_connection_fails_waiting_calls() {
     assert!(client.is_closed());
 }
 
+/// A TCP relay to `upstream` that holds new connections while closed: a client reconnecting
+/// through it gets through only once the test opens it (a gate instead of a race with the
+/// reconnect backoff).
+struct Gate {
+    port: u16,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    async fn start(upstream: u16) -> Gate {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (open, rx) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let mut rx = rx.clone();
+                tokio::spawn(async move {
+                    if rx.wait_for(|open| *open).await.is_err() {
+                        return;
+                    }
+                    if let Ok(mut up) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+            }
+        });
+        Gate { port, open }
+    }
+
+    fn set(&self, open: bool) {
+        self.open.send_replace(open);
+    }
+}
+
 /// A broker on a fixed address (so it can be restarted on the same port).
 async fn broker_at(addr: SocketAddr) -> TestBroker {
     TestBroker::with_config(|c| c.listeners.tcp = vec![addr]).await
@@ -422,15 +460,13 @@ async fn broker_at(addr: SocketAddr) -> TestBroker {
 async fn broker_restart_mid_stream_delivers_outage_messages_exactly_once() {
     let broker = TestBroker::start().await;
     let addr = broker.tcp;
-    // The subscriber comes back fast; the publisher waits at least 750 ms, so the subscriber
-    // has re-subscribed (the restarted broker lost every session) when the queue drains.
+    // The publisher reaches the broker through a gate that stays closed after the restart
+    // until the subscriber has re-subscribed (the restarted broker lost every session).
+    let gate = Gate::start(addr.port()).await;
     let sub_opts = ConnectOptions::new("127.0.0.1", addr.port())
         .session_expiry(300)
         .reconnect(fast());
-    let pub_opts = ConnectOptions::new("127.0.0.1", addr.port()).reconnect(Some(Backoff {
-        initial: Duration::from_millis(1500),
-        max: Duration::from_millis(1500),
-    }));
+    let pub_opts = ConnectOptions::new("127.0.0.1", gate.port).reconnect(fast());
     let (sub, mut sub_events, _) = within("connect", Client::connect(sub_opts))
         .await
         .expect("connect");
@@ -454,6 +490,7 @@ async fn broker_restart_mid_stream_delivers_outage_messages_exactly_once() {
         "before"
     );
 
+    gate.set(false);
     within("stop", broker.stop()).await;
     wait_event(&mut sub_events, "sub Disconnected", is_disconnected).await;
     wait_event(&mut pub_events, "pub Disconnected", is_disconnected).await;
@@ -476,6 +513,12 @@ async fn broker_restart_mid_stream_delivers_outage_messages_exactly_once() {
         Event::Connected(c) => assert!(!c.session_present, "a restarted broker has no session"),
         _ => unreachable!(),
     }
+    // The automatic re-subscribe went out before this SUBSCRIBE: its SUBACK means both are
+    // in place. Only then may the publisher through.
+    within("subscribe", sub.subscribe("outage/t", QoS::AtLeastOnce))
+        .await
+        .expect("granted");
+    gate.set(true);
     for r in within("outage publishes", during).await.expect("task") {
         r.expect("acknowledged after the restart");
     }

@@ -64,7 +64,7 @@ struct Mosquitto {
 impl Mosquitto {
     /// Starts Mosquitto, or returns None (after printing a skip line) if it is not installed
     /// and not required.
-    fn start(test: &str) -> Option<Self> {
+    async fn start(test: &str) -> Option<Self> {
         let Some(bin) = mosquitto_binary() else {
             if std::env::var("LINNET_REQUIRE_MOSQUITTO").as_deref() == Ok("1") {
                 panic!("mosquitto is not installed and LINNET_REQUIRE_MOSQUITTO=1");
@@ -75,10 +75,10 @@ impl Mosquitto {
         let dir =
             std::env::temp_dir().join(format!("linnet-mosquitto-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        Some(Self::start_on(bin, dir, free_port(), free_port()))
+        Some(Self::start_on(bin, dir, free_port(), free_port()).await)
     }
 
-    fn start_on(bin: PathBuf, dir: PathBuf, port: u16, ws_port: u16) -> Self {
+    async fn start_on(bin: PathBuf, dir: PathBuf, port: u16, ws_port: u16) -> Self {
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
@@ -103,19 +103,24 @@ impl Mosquitto {
             ws_port,
             dir,
         };
-        me.wait_ready();
+        me.wait_ready().await;
         me
     }
 
-    fn wait_ready(&self) {
+    /// Waits (without blocking the runtime: the clients' tasks keep running) until both
+    /// listeners accept.
+    async fn wait_ready(&self) {
         let deadline = Instant::now() + LIMIT;
         for port in [self.port, self.ws_port] {
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
                 assert!(
                     Instant::now() < deadline,
                     "mosquitto did not start on {port}"
                 );
-                std::thread::sleep(Duration::from_millis(20));
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     }
@@ -125,11 +130,11 @@ impl Mosquitto {
     }
 
     /// Kills Mosquitto and starts a new one on the same ports (sessions are lost).
-    fn restart(mut self) -> Self {
+    async fn restart(mut self) -> Self {
         self.stop();
         let bin = mosquitto_binary().expect("binary");
         let dir = std::mem::take(&mut self.dir);
-        Self::start_on(bin, dir, self.port, self.ws_port)
+        Self::start_on(bin, dir, self.port, self.ws_port).await
     }
 
     fn stop(&mut self) {
@@ -161,7 +166,7 @@ async fn next(messages: &mut Messages) -> linnet_client::Message {
 
 #[tokio::test]
 async fn mosquitto_every_qos_both_ways() {
-    let Some(mq) = Mosquitto::start("qos") else {
+    let Some(mq) = Mosquitto::start("qos").await else {
         return;
     };
     for version in VERSIONS {
@@ -205,7 +210,7 @@ async fn mosquitto_every_qos_both_ways() {
 
 #[tokio::test]
 async fn mosquitto_v5_properties_and_automatic_topic_aliases() {
-    let Some(mq) = Mosquitto::start("props") else {
+    let Some(mq) = Mosquitto::start("props").await else {
         return;
     };
     let v5 = ProtocolVersion::V5;
@@ -261,7 +266,7 @@ async fn mosquitto_v5_properties_and_automatic_topic_aliases() {
 
 #[tokio::test]
 async fn mosquitto_websocket() {
-    let Some(mq) = Mosquitto::start("ws") else {
+    let Some(mq) = Mosquitto::start("ws").await else {
         return;
     };
     for version in VERSIONS {
@@ -287,9 +292,47 @@ async fn mosquitto_websocket() {
     }
 }
 
+/// A TCP relay to `upstream` that holds new connections while closed: a client reconnecting
+/// through it gets through only once the test opens it (a gate instead of a race with the
+/// reconnect backoff).
+struct Gate {
+    port: u16,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    async fn start(upstream: u16) -> Gate {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (open, rx) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let mut rx = rx.clone();
+                tokio::spawn(async move {
+                    if rx.wait_for(|open| *open).await.is_err() {
+                        return;
+                    }
+                    if let Ok(mut up) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+            }
+        });
+        Gate { port, open }
+    }
+
+    fn set(&self, open: bool) {
+        self.open.send_replace(open);
+    }
+}
+
 #[tokio::test]
 async fn mosquitto_restart_resubscribes_and_drains_the_offline_queue_once() {
-    let Some(mq) = Mosquitto::start("restart") else {
+    let Some(mq) = Mosquitto::start("restart").await else {
         return;
     };
     let sub_opts = mq
@@ -299,10 +342,15 @@ async fn mosquitto_restart_resubscribes_and_drains_the_offline_queue_once() {
             initial: Duration::from_millis(20),
             max: Duration::from_millis(100),
         }));
-    let pub_opts = mq.opts(ProtocolVersion::V3_1_1).reconnect(Some(Backoff {
-        initial: Duration::from_millis(1500),
-        max: Duration::from_millis(1500),
-    }));
+    // The publisher goes through a gate kept closed after the restart until the subscriber
+    // has re-subscribed.
+    let gate = Gate::start(mq.port).await;
+    let pub_opts = ConnectOptions::new("127.0.0.1", gate.port)
+        .version(ProtocolVersion::V3_1_1)
+        .reconnect(Some(Backoff {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(100),
+        }));
     let (sub, mut sub_events) = connect(sub_opts).await;
     within("subscribe", sub.subscribe("restart/t", QoS::AtLeastOnce))
         .await
@@ -317,6 +365,7 @@ async fn mosquitto_restart_resubscribes_and_drains_the_offline_queue_once() {
     assert_eq!(next(&mut sub_events).await.payload_str(), "before");
 
     let mut mq = mq;
+    gate.set(false);
     mq.stop();
     for events in [&mut sub_events, &mut pub_events] {
         within("Disconnected", async {
@@ -340,7 +389,19 @@ async fn mosquitto_restart_resubscribes_and_drains_the_offline_queue_once() {
         }))
         .await
     });
-    let mq = mq.restart();
+    let mq = mq.restart().await;
+    loop {
+        match within("sub Connected", sub_events.next_event()).await {
+            Some(Event::Connected(_)) => break,
+            Some(_) => {}
+            None => panic!("client ended"),
+        }
+    }
+    // Its SUBACK comes after the automatic re-subscribe's: both are in place.
+    within("subscribe", sub.subscribe("restart/t", QoS::AtLeastOnce))
+        .await
+        .expect("granted");
+    gate.set(true);
     for r in within("queued publishes", during).await.expect("task") {
         r.expect("acknowledged after the restart");
     }
