@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use linnet_client::{
-    blocking, simple, Client, ClientError, ConnectOptions, ConnectProperties, Event, Message,
-    Messages, OutgoingMessage, ProtocolVersion, PublishProperties, QoS, ReasonCode,
+    blocking, simple, Backoff, Client, ClientError, ConnectOptions, ConnectProperties, Event,
+    Message, Messages, OutgoingMessage, ProtocolVersion, PublishProperties, QoS, ReasonCode,
     SubscribeProperties, SubscriptionOptions, Transport,
 };
 use linnet_proto::{ConnAck, Connect, Decoder, Packet, PubResponse, Publish, SubAck, TopicName};
@@ -113,6 +113,14 @@ impl Peer {
 
     async fn expect(&mut self) -> Packet {
         self.recv().await.expect("a packet, not a close")
+    }
+
+    /// Asserts that the client sends nothing for `d` (a check that can only miss a bug under
+    /// load, never fail a correct client).
+    async fn quiet(&mut self, d: Duration, why: &str) {
+        if let Ok(p) = tokio::time::timeout(d, self.recv()).await {
+            panic!("{why}: got {p:?}");
+        }
     }
 
     async fn connack(
@@ -288,7 +296,9 @@ async fn mqtt_4_3_3_4_client_sends_pubrel_and_completes_on_pubcomp() {
 #[tokio::test]
 async fn mqtt_4_4_0_2_failed_puback_is_a_typed_error_and_not_retransmitted() {
     let (listener, addr) = fake_server().await;
-    let o = ConnectOptions::new("127.0.0.1", addr.port()).version(V5);
+    let o = ConnectOptions::new("127.0.0.1", addr.port())
+        .version(V5)
+        .reconnect(Some(quick()));
     let client_task = tokio::spawn(async move {
         let (client, _m, _) = Client::connect(o).await.expect("connect");
         let r1 = client.publish("t", "x", QoS::AtLeastOnce, false).await;
@@ -321,7 +331,26 @@ async fn mqtt_4_4_0_2_failed_puback_is_a_typed_error_and_not_retransmitted() {
     );
     assert_eq!(e1.reason_code(), Some(0x87));
     assert_eq!(r2.unwrap_err().reason_code(), Some(0x97));
-    // No PUBREL after a failed PUBREC, no re-send: only the PINGREQ-free silence, then DISCONNECT.
+    // The session resumes on a new connection: the rejected messages are not re-sent (nor a
+    // PUBREL for the failed PUBREC). A fresh QoS 0 marker is the first packet after CONNACK.
+    drop(peer);
+    let (mut peer, connect) = Peer::accept(&listener).await;
+    assert!(!connect.clean_start, "v5 reconnects resume the session");
+    peer.connack(true, None).await;
+    within(
+        "marker",
+        client.publish("marker", "m", QoS::AtMostOnce, false),
+    )
+    .await
+    .expect("sent");
+    match peer.expect().await {
+        Packet::Publish(p) => assert_eq!(
+            (p.topic.as_ref(), p.dup),
+            ("marker", false),
+            "no re-sent PUBLISH for the rejected ids"
+        ),
+        other => panic!("expected the marker PUBLISH, got {other:?}"),
+    }
     within("disconnect", client.disconnect()).await.expect("ok");
     match peer.recv().await {
         Some(Packet::Disconnect(d)) => assert_eq!(d.reason_code, ReasonCode::NORMAL_DISCONNECTION),
@@ -735,11 +764,16 @@ async fn mqtt_3_2_2_18_no_aliases_when_the_server_allows_none() {
         };
         assert_eq!((p.topic.as_ref(), p.properties.topic_alias), ("a", None));
     }
-    // An explicit alias is refused before it reaches the wire.
+    // An alias the application sets is ignored (aliases are automatic), not sent.
     let mut m = OutgoingMessage::new("a", "x");
     m.properties.topic_alias = NonZeroU16::new(1);
-    let err = client.publish_message(m).await.unwrap_err();
-    assert!(matches!(err, ClientError::Invalid { .. }), "{err:?}");
+    within("publish", client.publish_message(m))
+        .await
+        .expect("sent");
+    let Packet::Publish(p) = peer.expect().await else {
+        panic!("PUBLISH")
+    };
+    assert_eq!((p.topic.as_ref(), p.properties.topic_alias), ("a", None));
 }
 
 #[tokio::test]
@@ -1192,22 +1226,15 @@ fn blocking_on_connect_gets_the_refusal_code() {
 async fn one_shot_helpers() {
     let broker = TestBroker::start().await;
     let o = || opts(&broker, V5);
-    let receiver = tokio::spawn(simple::receive(
-        o(),
-        &["one/#"],
-        QoS::AtLeastOnce,
-        3,
-        Some(LIMIT),
-    ));
-    // Let the receiver subscribe first.
+    // A subscriber whose SUBACK came before anything is published sees all three live.
     let (watch, mut watch_msgs) = connect(o()).await;
     within("subscribe", watch.subscribe("one/#", QoS::AtMostOnce))
         .await
         .expect("ok");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Retained, so `receive` gets them whenever its SUBSCRIBE lands (no sleep, no race).
     within(
         "single",
-        simple::publish_single(o(), "one/a", "1", QoS::ExactlyOnce, false),
+        simple::publish_single(o(), "one/a", "1", QoS::ExactlyOnce, true),
     )
     .await
     .expect("ok");
@@ -1216,20 +1243,26 @@ async fn one_shot_helpers() {
         simple::publish_multiple(
             o(),
             vec![
-                OutgoingMessage::new("one/b", "2").qos(QoS::AtLeastOnce),
-                OutgoingMessage::new("one/c", "3"),
+                OutgoingMessage::new("one/b", "2")
+                    .qos(QoS::AtLeastOnce)
+                    .retain(true),
+                OutgoingMessage::new("one/c", "3").retain(true),
             ],
         ),
     )
     .await
     .expect("ok");
     assert_eq!(outcomes.len(), 2);
-    let got = within("receive", receiver)
-        .await
-        .expect("task")
-        .expect("3 messages");
-    let payloads: Vec<_> = got.iter().map(|m| m.payload_str().to_string()).collect();
+    let got = within(
+        "receive",
+        simple::receive(o(), &["one/#"], QoS::AtLeastOnce, 3, Some(LIMIT)),
+    )
+    .await
+    .expect("3 messages");
+    let mut payloads: Vec<_> = got.iter().map(|m| m.payload_str().to_string()).collect();
+    payloads.sort();
     assert_eq!(payloads, ["1", "2", "3"]);
+    assert!(got.iter().all(|m| m.retain));
     for _ in 0..3 {
         next_message(&mut watch_msgs).await;
     }
@@ -1591,4 +1624,435 @@ async fn per_filter_handlers_take_their_messages() {
     .await
     .expect("unsuback");
     assert!(within("handler end", sensors.recv()).await.is_none());
+}
+
+// ----- review fixes: sizes, aliases, resumption, reconnect -----
+
+/// Reconnects at once (tests that drop the fake server's connection).
+fn quick() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(40),
+    }
+}
+
+/// A fake server and a client connected to it with `o` (CONNACK with `props`).
+async fn fake_pair(
+    o: impl FnOnce(u16) -> ConnectOptions,
+    props: Option<linnet_proto::ConnAckProperties>,
+) -> (TcpListener, Peer, Client, Messages) {
+    let (listener, addr) = fake_server().await;
+    let connecting = tokio::spawn(Client::connect(o(addr.port())));
+    let (mut peer, _) = Peer::accept(&listener).await;
+    peer.connack(false, props).await;
+    let (client, messages, _) = within("connect", connecting)
+        .await
+        .expect("task")
+        .expect("connect");
+    (listener, peer, client, messages)
+}
+
+#[tokio::test]
+async fn mqtt_3_2_2_15_every_outgoing_packet_is_measured_and_a_failure_fails_the_call() {
+    // Without a Maximum Packet Size from the server: a field MQTT cannot encode fails the
+    // call (QoS 0 included) instead of hanging or being "written".
+    let (_listener, mut peer, client, _m) = fake_pair(
+        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
+        None,
+    )
+    .await;
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+        let mut m = OutgoingMessage::new("t", "x").qos(qos);
+        m.properties.content_type = Some("c".repeat(70_000).into());
+        let err = within("publish", client.publish_message(m))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::Invalid { .. }),
+            "{qos:?}: {err:?}"
+        );
+    }
+    // With one: SUBSCRIBE, UNSUBSCRIBE and DISCONNECT are measured too.
+    let props = linnet_proto::ConnAckProperties {
+        maximum_packet_size: NonZeroU32::new(64),
+        ..Default::default()
+    };
+    let (_listener2, mut peer2, client2, _m2) = fake_pair(
+        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
+        Some(props),
+    )
+    .await;
+    let long = "f".repeat(100);
+    let err = within("subscribe", client2.subscribe(&long, QoS::AtMostOnce))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason_code(), Some(0x95), "{err:?}");
+    let err = within("unsubscribe", client2.unsubscribe(vec![long.clone()]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason_code(), Some(0x95), "{err:?}");
+    let err = within(
+        "publish",
+        client2.publish(&long, "x", QoS::AtMostOnce, false),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.reason_code(), Some(0x95), "{err:?}");
+    let props = linnet_proto::DisconnectProperties {
+        reason_string: Some(long.as_str().into()),
+        ..Default::default()
+    };
+    let err = within(
+        "disconnect",
+        client2.disconnect_with(ReasonCode::NORMAL_DISCONNECTION, props),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.reason_code(), Some(0x95), "{err:?}");
+    // Nothing of that reached the wire; the connections still work.
+    for (client, peer) in [(&client, &mut peer), (&client2, &mut peer2)] {
+        within("publish", client.publish("ok", "x", QoS::AtMostOnce, false))
+            .await
+            .expect("sent");
+        match peer.expect().await {
+            Packet::Publish(p) => assert_eq!(&*p.topic, "ok"),
+            other => panic!("expected PUBLISH ok first, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn writes_are_bounded_by_one_and_a_half_keep_alives() {
+    // A server that stops reading: the client's write cannot finish, and keep alive must
+    // still end the connection.
+    let (_listener, _peer, client, mut messages) = fake_pair(
+        |port| {
+            ConnectOptions::new("127.0.0.1", port)
+                .version(V311)
+                .keep_alive(Duration::from_secs(1))
+        },
+        None,
+    )
+    .await;
+    let big = Bytes::from(vec![0u8; 64 << 20]);
+    let c = client.clone();
+    let publish = tokio::spawn(async move { c.publish("big", big, QoS::AtMostOnce, false).await });
+    loop {
+        match within("Disconnected", messages.next_event()).await {
+            Some(Event::Disconnected { .. }) | None => break,
+            Some(_) => {}
+        }
+    }
+    let r = within("publish", publish).await.expect("task");
+    assert!(matches!(r, Err(ClientError::ConnectionLost)), "{r:?}");
+}
+
+#[tokio::test]
+async fn topic_aliases_are_automatic_and_an_empty_topic_is_invalid() {
+    let props = linnet_proto::ConnAckProperties {
+        topic_alias_maximum: Some(2),
+        ..Default::default()
+    };
+    let (_listener, mut peer, client, _m) = fake_pair(
+        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
+        Some(props),
+    )
+    .await;
+    let mut m = OutgoingMessage::new("", "x");
+    m.properties.topic_alias = NonZeroU16::new(1);
+    let err = within("publish", client.publish_message(m))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Invalid { .. }), "{err:?}");
+    // A user alias is ignored: the client's own (1) is used.
+    let mut m = OutgoingMessage::new("a", "x");
+    m.properties.topic_alias = NonZeroU16::new(2);
+    within("publish", client.publish_message(m))
+        .await
+        .expect("sent");
+    let Packet::Publish(p) = peer.expect().await else {
+        panic!("PUBLISH")
+    };
+    assert_eq!(
+        (p.topic.as_ref(), p.properties.topic_alias),
+        ("a", NonZeroU16::new(1))
+    );
+}
+
+#[tokio::test]
+async fn a_size_rejected_publish_registers_no_topic_alias() {
+    let props = linnet_proto::ConnAckProperties {
+        topic_alias_maximum: Some(2),
+        maximum_packet_size: NonZeroU32::new(100),
+        ..Default::default()
+    };
+    let (_listener, mut peer, client, _m) = fake_pair(
+        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
+        Some(props),
+    )
+    .await;
+    let err = within(
+        "publish",
+        client.publish("a", vec![0u8; 200], QoS::AtMostOnce, false),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.reason_code(), Some(0x95), "{err:?}");
+    within("publish", client.publish("a", "x", QoS::AtMostOnce, false))
+        .await
+        .expect("sent");
+    let Packet::Publish(p) = peer.expect().await else {
+        panic!("PUBLISH")
+    };
+    assert_eq!(
+        (p.topic.as_ref(), p.properties.topic_alias),
+        ("a", NonZeroU16::new(1)),
+        "the first PUBLISH on the wire names the topic it aliases"
+    );
+}
+
+#[tokio::test]
+async fn a_pending_unsubscribe_is_not_undone_by_the_resubscribe_after_a_session_loss() {
+    let (listener, mut peer, client, _m) = fake_pair(
+        |port| {
+            ConnectOptions::new("127.0.0.1", port)
+                .version(V5)
+                .reconnect(Some(quick()))
+        },
+        None,
+    )
+    .await;
+    let c = client.clone();
+    let sub = tokio::spawn(async move { c.subscribe("a", QoS::AtMostOnce).await });
+    let Packet::Subscribe(s) = peer.expect().await else {
+        panic!("SUBSCRIBE")
+    };
+    peer.send(SubAck::new(s.packet_id, vec![ReasonCode::SUCCESS]))
+        .await;
+    within("subscribe", sub)
+        .await
+        .expect("task")
+        .expect("granted");
+    let c = client.clone();
+    let unsub = tokio::spawn(async move { c.unsubscribe(vec!["a".into()]).await });
+    assert!(matches!(peer.expect().await, Packet::Unsubscribe(_)));
+    // Lost before UNSUBACK; the new server has no session.
+    drop(peer);
+    let (mut peer, _) = Peer::accept(&listener).await;
+    peer.connack(false, None).await;
+    let Packet::Subscribe(s) = peer.expect().await else {
+        panic!("the re-subscribe first")
+    };
+    assert_eq!(s.subscriptions[0].filter.as_str(), "a");
+    peer.send(SubAck::new(s.packet_id, vec![ReasonCode::SUCCESS]))
+        .await;
+    let Packet::Unsubscribe(u) = peer.expect().await else {
+        panic!("then the pending UNSUBSCRIBE")
+    };
+    assert_eq!(u.filters[0].as_str(), "a");
+    peer.send(linnet_proto::UnsubAck::new(
+        u.packet_id,
+        vec![ReasonCode::SUCCESS],
+    ))
+    .await;
+    within("unsubscribe", unsub)
+        .await
+        .expect("task")
+        .expect("done");
+}
+
+#[tokio::test]
+async fn mqtt_3_3_4_7_resent_publishes_respect_the_new_receive_maximum() {
+    // covers: [MQTT-4.4.0-1]
+    let (listener, mut peer, client, _m) = fake_pair(
+        |port| {
+            ConnectOptions::new("127.0.0.1", port)
+                .version(V5)
+                .reconnect(Some(quick()))
+        },
+        None,
+    )
+    .await;
+    let mut publishes = Vec::new();
+    for i in 0..3u8 {
+        let c = client.clone();
+        publishes.push(tokio::spawn(async move {
+            c.publish("rm", vec![i], QoS::AtLeastOnce, false).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let Packet::Publish(p) = peer.expect().await else {
+            panic!("PUBLISH")
+        };
+        ids.push((p.packet_id.expect("id"), p.payload.clone()));
+    }
+    drop(peer);
+    let (mut peer, _) = Peer::accept(&listener).await;
+    let props = linnet_proto::ConnAckProperties {
+        receive_maximum: NonZeroU16::new(1),
+        ..Default::default()
+    };
+    peer.connack(true, Some(props)).await;
+    for (n, (id, payload)) in ids.iter().enumerate() {
+        let Packet::Publish(p) = peer.expect().await else {
+            panic!("PUBLISH")
+        };
+        assert_eq!(
+            (p.packet_id, p.dup, &p.payload),
+            (Some(*id), true, payload),
+            "re-sent in order, with DUP and the original id"
+        );
+        if n < 2 {
+            peer.quiet(
+                Duration::from_millis(200),
+                "one unacknowledged PUBLISH at a time",
+            )
+            .await;
+        }
+        peer.send(Packet::PubAck(PubResponse::new(*id))).await;
+    }
+    for p in publishes {
+        within("publish", p).await.expect("task").expect("acked");
+    }
+}
+
+#[tokio::test]
+async fn failed_reconnects_are_events_and_the_backoff_grows_across_short_connections() {
+    let (listener, mut peer, _client, mut messages) = fake_pair(
+        |port| {
+            ConnectOptions::new("127.0.0.1", port)
+                .version(V5)
+                .reconnect(Some(Backoff {
+                    initial: Duration::from_millis(100),
+                    max: Duration::from_secs(30),
+                }))
+        },
+        None,
+    )
+    .await;
+    // Attempt 0 is refused: the application sees the code.
+    drop(peer);
+    let (mut refused, _) = Peer::accept(&listener).await;
+    refused
+        .send(ConnAck::new(false, ReasonCode::NOT_AUTHORIZED))
+        .await;
+    loop {
+        match within("ConnectFailed", messages.next_event()).await {
+            Some(Event::ConnectFailed { code, text }) => {
+                assert_eq!(code, Some(0x87), "{text}");
+                assert!(text.contains("not authorized"), "{text}");
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the client ended"),
+        }
+    }
+    drop(refused);
+    // Attempts 1 and 2 are accepted and dropped at once: no reset of the backoff, so
+    // attempt 3 waits at least half of 100 ms * 2^3.
+    for _ in 0..2 {
+        (peer, _) = Peer::accept(&listener).await;
+        peer.connack(false, None).await;
+        drop(peer);
+    }
+    let dropped = std::time::Instant::now();
+    let (mut peer, _) = Peer::accept(&listener).await;
+    let waited = dropped.elapsed();
+    assert!(
+        waited >= Duration::from_millis(350),
+        "backoff reset after a connection that did not stay up: {waited:?}"
+    );
+    peer.connack(false, None).await;
+}
+
+#[tokio::test]
+async fn refused_resubscribes_are_an_event_and_forgotten() {
+    let (listener, mut peer, client, mut messages) = fake_pair(
+        |port| {
+            ConnectOptions::new("127.0.0.1", port)
+                .version(V5)
+                .reconnect(Some(quick()))
+        },
+        None,
+    )
+    .await;
+    let c = client.clone();
+    let sub = tokio::spawn(async move {
+        c.subscribe_many(
+            vec![
+                ("a".into(), SubscriptionOptions::qos(QoS::AtMostOnce)),
+                ("b".into(), SubscriptionOptions::qos(QoS::AtMostOnce)),
+            ],
+            SubscribeProperties::default(),
+        )
+        .await
+    });
+    let Packet::Subscribe(s) = peer.expect().await else {
+        panic!("SUBSCRIBE")
+    };
+    peer.send(SubAck::new(
+        s.packet_id,
+        vec![ReasonCode::SUCCESS, ReasonCode::SUCCESS],
+    ))
+    .await;
+    within("subscribe", sub)
+        .await
+        .expect("task")
+        .expect("granted");
+    drop(peer);
+    let (mut peer, _) = Peer::accept(&listener).await;
+    peer.connack(false, None).await;
+    let Packet::Subscribe(s) = peer.expect().await else {
+        panic!("the re-subscribe")
+    };
+    assert_eq!(s.subscriptions.len(), 2);
+    peer.send(SubAck::new(
+        s.packet_id,
+        vec![ReasonCode::SUCCESS, ReasonCode::NOT_AUTHORIZED],
+    ))
+    .await;
+    loop {
+        match within("ResubscribeFailed", messages.next_event()).await {
+            Some(Event::ResubscribeFailed { failed }) => {
+                assert_eq!(failed, vec![("b".to_owned(), ReasonCode::NOT_AUTHORIZED)]);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the client ended"),
+        }
+    }
+    // The refused filter is not tried again after the next session loss.
+    drop(peer);
+    let (mut peer, _) = Peer::accept(&listener).await;
+    peer.connack(false, None).await;
+    let Packet::Subscribe(s) = peer.expect().await else {
+        panic!("the re-subscribe")
+    };
+    let filters: Vec<_> = s.subscriptions.iter().map(|s| s.filter.as_str()).collect();
+    assert_eq!(filters, ["a"]);
+}
+
+#[tokio::test]
+async fn a_publish_waiting_offline_fails_when_the_client_is_closed() {
+    let (listener, peer, client, _m) = fake_pair(
+        |port| {
+            ConnectOptions::new("127.0.0.1", port)
+                .version(V5)
+                .reconnect(Some(Backoff {
+                    initial: Duration::from_secs(60),
+                    max: Duration::from_secs(60),
+                }))
+        },
+        None,
+    )
+    .await;
+    drop(peer);
+    drop(listener);
+    let c = client.clone();
+    let publish = tokio::spawn(async move { c.publish("t", "x", QoS::AtLeastOnce, false).await });
+    tokio::task::yield_now().await;
+    within("disconnect", client.disconnect()).await.expect("ok");
+    let r = within("publish", publish).await.expect("task");
+    assert!(matches!(r, Err(ClientError::Closed)), "{r:?}");
 }

@@ -303,6 +303,7 @@ impl Client {
                 Event::Connected(c) => self.call_on_connect(c.reason.0),
                 Event::Message(m) => self.call_on_message(&m),
                 Event::Disconnected { reason, .. } => self.call_on_disconnect(reason),
+                Event::ConnectFailed { .. } | Event::ResubscribeFailed { .. } => {}
             }
         }
     }

@@ -154,6 +154,8 @@ pub(crate) async fn start(
         closing_reply: None,
         reauth_reply: None,
         wbuf: BytesMut::new(),
+        attempt: 0,
+        connected_at: Instant::now(),
     };
     task.after_connack(&connected);
     tokio::spawn(task.run(link));
@@ -309,7 +311,15 @@ struct Task {
     /// A re-authentication waiting for the server's AUTH 0x00.
     reauth_reply: Option<Reply<()>>,
     wbuf: BytesMut,
+    /// Reconnect attempts since the last connection that stayed up for [`STABLE`].
+    attempt: u32,
+    /// When the current connection was accepted.
+    connected_at: Instant,
 }
+
+/// A connection that stayed up this long resets the reconnect backoff; one the server accepts
+/// and then drops at once keeps backing off.
+const STABLE: Duration = Duration::from_secs(10);
 
 impl Task {
     fn version(&self) -> ProtocolVersion {
@@ -350,6 +360,9 @@ impl Task {
                         reason_string,
                     });
                     self.state.connection_lost();
+                    if self.connected_at.elapsed() >= STABLE {
+                        self.attempt = 0;
+                    }
                     let Some(backoff) = self.opts.reconnect.clone() else {
                         self.state.fail_all(|| copy_error(&error));
                         return;
@@ -423,6 +436,12 @@ impl Task {
                     return false;
                 }
                 let packet = self.state.disconnect_packet(reason, properties);
+                if let Err(e) = self.state.check_packet(&packet) {
+                    // Too large (reason string, user properties): the call fails, the
+                    // connection stays.
+                    let _ = reply.send(Err(e));
+                    return true;
+                }
                 self.state.out.push(packet);
                 self.closing = true;
                 self.closing_reply = Some(reply);
@@ -450,7 +469,7 @@ impl Task {
                     }
                 }
                 let bytes = self.wbuf.split().freeze();
-                if let Err(e) = link.conn.write_all(bytes).await {
+                if let Err(e) = write_bounded(&mut link.conn, bytes, ka).await {
                     if self.closing {
                         // The application is leaving anyway: do not reconnect.
                         self.closing = false;
@@ -607,7 +626,7 @@ impl Task {
                 let _ = Packet::Disconnect(linnet_proto::Disconnect::new(v.code))
                     .encode(self.opts.version, &mut buf);
             }
-            let _ = link.conn.write_all(buf.freeze()).await;
+            let _ = write_bounded(&mut link.conn, buf.freeze(), self.keep_alive).await;
         }
         link.conn.close().await;
         End::Lost {
@@ -627,10 +646,10 @@ impl Task {
         } else {
             self.opts.clean_start
         };
-        let mut attempt = 0u32;
         loop {
+            let attempt = self.attempt;
             let wake = Instant::now() + backoff.delay(attempt);
-            attempt = attempt.saturating_add(1);
+            self.attempt = attempt.saturating_add(1);
             loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(wake) => break,
@@ -674,15 +693,43 @@ impl Task {
                             "reconnected"
                         );
                         self.after_connack(&connected);
+                        self.connected_at = Instant::now();
                         return Some(link);
                     }
                     Err(v) => {
+                        let text = v.text.clone();
                         let _ = self.violation(&mut link, v).await;
+                        let _ = self.events.send(Event::ConnectFailed { code: None, text });
                     }
                 },
-                Err(e) => tracing::debug!(error = %e, attempt, "reconnect failed"),
+                Err(e) => {
+                    tracing::debug!(error = %e, attempt, "reconnect failed");
+                    let code = match &e {
+                        ClientError::Refused { code, .. } => Some(*code),
+                        _ => None,
+                    };
+                    let _ = self.events.send(Event::ConnectFailed {
+                        code,
+                        text: e.to_string(),
+                    });
+                }
             }
         }
+    }
+}
+
+/// Writes `bytes`, giving up after 1.5 times the keep alive (`ka`, none if zero): a server
+/// that stops reading must not stop keep alive, so an expired write is a lost connection.
+async fn write_bounded(conn: &mut Conn, bytes: bytes::Bytes, ka: Duration) -> io::Result<()> {
+    if ka.is_zero() {
+        return conn.write_all(bytes).await;
+    }
+    match tokio::time::timeout(ka * 3 / 2, conn.write_all(bytes)).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the server did not take our bytes within 1.5 times the keep alive",
+        )),
     }
 }
 

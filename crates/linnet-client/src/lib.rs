@@ -36,13 +36,19 @@
 //! # Reconnect, session resumption and the offline queue
 //!
 //! With [`ConnectOptions::reconnect`] a lost connection is retried with capped exponential
-//! backoff and jitter ([`Backoff`]). Reconnects ask to resume the session (MQTT 5.0: Clean
+//! backoff and jitter ([`Backoff`]); the backoff starts over only after a connection stayed up
+//! for 10 s, and each failed attempt is an [`Event::ConnectFailed`] (with the CONNACK refusal
+//! code, if any). A write the server does not take within 1.5 times the keep alive is a lost
+//! connection. Reconnects ask to resume the session (MQTT 5.0: Clean
 //! Start 0; MQTT 3.x keeps the Clean Session flag the application chose, because a 3.x session
 //! never expires). If CONNACK says the session is present, unacknowledged QoS 1/2 PUBLISHes
-//! are re-sent with DUP set and QoS 2 messages waiting for PUBCOMP get their PUBREL again, in
-//! their original order. If the session was lost, the client re-subscribes every filter it
-//! holds and sends the unacknowledged messages again as new messages (at-least-once holds);
-//! QoS 2 messages already in the PUBREL stage were received by the server and complete.
+//! are re-sent with DUP set (as far as the server's new Receive Maximum allows, the rest as
+//! acks come) and QoS 2 messages waiting for PUBCOMP get their PUBREL again, in their
+//! original order. If the session was lost, the client re-subscribes every filter it holds
+//! (before any SUBSCRIBE / UNSUBSCRIBE still pending; refused filters are an
+//! [`Event::ResubscribeFailed`] and forgotten) and sends the unacknowledged messages again as
+//! new messages (at-least-once holds); QoS 2 messages already in the PUBREL stage were
+//! received by the server and complete.
 //!
 //! **Offline queue policy:** publishes issued while disconnected (during reconnect) wait in a
 //! queue of at most [`ConnectOptions::offline_queue`] messages (default 1000), in order; when
@@ -181,6 +187,18 @@ pub enum Event {
         reason: Option<ReasonCode>,
         reason_string: Option<String>,
     },
+    /// A reconnect attempt failed: `code` is the CONNACK refusal (v3 return code or v5
+    /// reason code, e.g. 0x87 / 5 "not authorized"), None when the transport or handshake
+    /// failed; `text` says what happened. The client keeps trying (backoff applies).
+    ConnectFailed {
+        code: Option<u8>,
+        text: String,
+    },
+    /// After a session loss the client re-subscribes what the old session held; these
+    /// filters were refused (with the server's code) and are no longer subscribed.
+    ResubscribeFailed {
+        failed: Vec<(String, ReasonCode)>,
+    },
 }
 
 /// A cheap, cloneable handle to the connection task.
@@ -223,15 +241,19 @@ impl Client {
     }
 
     /// Publishes a message with all its options. A PUBACK / PUBREC failure code is
-    /// [`ClientError::Rejected`]. An empty topic is allowed only with a Topic Alias property.
+    /// [`ClientError::Rejected`]; a message larger than the server's Maximum Packet Size is
+    /// `Rejected` with 0x95 (packet too large), one MQTT cannot encode is
+    /// [`ClientError::Invalid`]; either way nothing is sent.
+    ///
+    /// Topic aliases are automatic (when the server allows them): the topic must not be
+    /// empty, and a Topic Alias property set in `msg` is ignored.
     pub async fn publish_message(
         &self,
-        msg: OutgoingMessage,
+        mut msg: OutgoingMessage,
     ) -> Result<PublishOutcome, ClientError> {
-        if !(msg.topic.is_empty() && msg.properties.topic_alias.is_some()) {
-            linnet_proto::topic::validate_topic_name(&msg.topic)
-                .map_err(|e| ClientError::invalid("topic", format!("{:?}: {e}", msg.topic)))?;
-        }
+        linnet_proto::topic::validate_topic_name(&msg.topic)
+            .map_err(|e| ClientError::invalid("topic", format!("{:?}: {e}", msg.topic)))?;
+        msg.properties.topic_alias = None;
         if !msg.properties.subscription_identifiers.is_empty() {
             // [MQTT-3.3.4-6]
             return Err(ClientError::invalid(

@@ -158,6 +158,9 @@ pub(crate) struct State {
     next_id: u16,
     next_seq: u64,
     inflight: HashMap<u16, Inflight>,
+    /// In-flight PUBLISHes of a resumed session not yet re-sent on this connection (the
+    /// server's new Receive Maximum held them back [MQTT-3.3.4-7]), in original order.
+    resend: VecDeque<u16>,
     queue: VecDeque<Queued>,
     /// Sent SUBSCRIBE / UNSUBSCRIBE by packet id.
     controls: HashMap<u16, Control>,
@@ -204,6 +207,7 @@ impl State {
             next_id: 1,
             next_seq: 0,
             inflight: HashMap::new(),
+            resend: VecDeque::new(),
             queue: VecDeque::new(),
             controls: HashMap::new(),
             deferred: VecDeque::new(),
@@ -288,20 +292,30 @@ impl State {
         let mut inflight: Vec<(u16, Inflight)> = self.inflight.drain().collect();
         inflight.sort_by_key(|(_, f)| f.seq);
         let controls: Vec<(u16, Control)> = self.controls.drain().collect();
+        self.resend.clear();
+        let mut resubscribe = false;
 
         if connack.session_present {
-            // [MQTT-4.4.0-1]: re-send unacknowledged PUBLISH (DUP) and PUBREL, same ids.
+            // [MQTT-4.4.0-1]: re-send unacknowledged PUBLISH (DUP) and PUBREL, same ids, in
+            // the original order; PUBLISHes only as far as the server's Receive Maximum
+            // allows [MQTT-3.3.4-7], the rest as acks free the window (see `pump`).
+            let quota = usize::from(self.server.receive_maximum);
+            let mut in_window = 0usize;
             for (id, flight) in inflight {
-                match flight.stage {
-                    Stage::Published => {
-                        let publish = self.build_publish(&flight.msg, id, true);
-                        self.out.push(Packet::Publish(publish));
+                let stage = flight.stage;
+                self.inflight.insert(id, flight);
+                match stage {
+                    Stage::Published if in_window < quota && self.resend.is_empty() => {
+                        if self.resend_publish(id) {
+                            in_window += 1;
+                        }
                     }
+                    Stage::Published => self.resend.push_back(id),
                     Stage::Released(_) => {
+                        in_window += 1;
                         self.out.push(Packet::PubRel(PubResponse::new(pid(id))));
                     }
                 }
-                self.inflight.insert(id, flight);
             }
         } else {
             // [MQTT-3.2.2-5]: the server has no session; drop ours. Messages it never
@@ -329,8 +343,7 @@ impl State {
             for queued in resend.into_iter().rev() {
                 self.queue.push_front(queued);
             }
-            // Re-subscribe what the session held.
-            self.resubscribe();
+            resubscribe = true;
         }
         // SUBSCRIBE / UNSUBSCRIBE that never got their ack go out again.
         let mut controls = controls;
@@ -338,6 +351,11 @@ impl State {
         for (id, control) in controls.into_iter().rev() {
             self.ids_in_use.remove(&id);
             self.deferred.push_front(control);
+        }
+        if resubscribe {
+            // Re-subscribe what the session held, before the SUBSCRIBE / UNSUBSCRIBE the
+            // application issued since: a pending UNSUBSCRIBE is not undone.
+            self.resubscribe();
         }
         self.pump();
         let properties = connack.properties.clone();
@@ -354,7 +372,8 @@ impl State {
         Ok(connected)
     }
 
-    /// One SUBSCRIBE per subscription identifier for every granted filter.
+    /// One SUBSCRIBE per subscription identifier for every granted filter, at the front of
+    /// the deferred SUBSCRIBE / UNSUBSCRIBE.
     fn resubscribe(&mut self) {
         let mut groups: BTreeMap<Option<NonZeroU32>, Vec<(TopicFilter, SubscriptionOptions)>> =
             BTreeMap::new();
@@ -364,8 +383,8 @@ impl State {
                 .or_default()
                 .push((filter.clone(), *options));
         }
-        for (sub_id, subs) in groups {
-            self.deferred.push_back(Control::Subscribe {
+        for (sub_id, subs) in groups.into_iter().rev() {
+            self.deferred.push_front(Control::Subscribe {
                 subs,
                 properties: SubscribeProperties {
                     subscription_identifier: sub_id,
@@ -395,6 +414,7 @@ impl State {
 
     /// The client is ending: every waiting call gets `err()`.
     pub(crate) fn fail_all(&mut self, err: impl Fn() -> ClientError) {
+        self.resend.clear();
         for (_, flight) in self.inflight.drain() {
             answer(flight.reply, Err(err()));
         }
@@ -423,7 +443,17 @@ impl State {
 
     /// Publishes now, or queues (window full, disconnected); answers with an error if the
     /// server does not accept the message or the offline queue is full.
-    pub(crate) fn publish(&mut self, msg: OutgoingMessage, reply: Reply<PublishOutcome>) {
+    pub(crate) fn publish(&mut self, mut msg: OutgoingMessage, reply: Reply<PublishOutcome>) {
+        if msg.topic.is_empty() {
+            // Topic aliases are the client's own business: an alias-only message could not be
+            // re-sent on a new connection, whose aliases start empty.
+            let _ = reply.send(Err(ClientError::invalid(
+                "topic",
+                "empty (topic aliases are automatic)",
+            )));
+            return;
+        }
+        msg.properties.topic_alias = None;
         if self.connected {
             if let Err(e) = self.check_allowed(&msg) {
                 let _ = reply.send(Err(e));
@@ -448,17 +478,6 @@ impl State {
         }
         if msg.retain && !self.server.retain_available {
             return Err(ClientError::rejected(ReasonCode::RETAIN_NOT_SUPPORTED));
-        }
-        if let Some(alias) = msg.properties.topic_alias {
-            if alias.get() > self.server.topic_alias_maximum {
-                return Err(ClientError::invalid(
-                    "topic alias",
-                    format!(
-                        "{alias} is above the server's Topic Alias Maximum ({})",
-                        self.server.topic_alias_maximum
-                    ),
-                ));
-            }
         }
         Ok(())
     }
@@ -566,8 +585,34 @@ impl State {
                     Packet::Unsubscribe(Unsubscribe::new(pid(id), filters.clone()))
                 }
             };
+            if let Err(e) = self.check_packet(&packet) {
+                // Too large for the server (or for MQTT): the call fails, nothing is sent.
+                self.ids_in_use.remove(&id);
+                match control {
+                    Control::Subscribe {
+                        subs, reply: None, ..
+                    } => self.events.push(Event::ResubscribeFailed {
+                        failed: subs
+                            .iter()
+                            .map(|(f, _)| (f.as_str().to_owned(), ReasonCode::PACKET_TOO_LARGE))
+                            .collect(),
+                    }),
+                    Control::Subscribe { reply, .. } | Control::Unsubscribe { reply, .. } => {
+                        answer(reply, Err(e));
+                    }
+                }
+                continue;
+            }
             self.out.push(packet);
             self.controls.insert(id, control);
+        }
+        // Messages of a resumed session first, in their original order.
+        while let Some(&id) = self.resend.front() {
+            if self.inflight.len() - self.resend.len() >= usize::from(self.server.receive_maximum) {
+                break;
+            }
+            self.resend.pop_front();
+            self.resend_publish(id);
         }
         while let Some(front) = self.queue.front() {
             if front.msg.qos == QoS::AtMostOnce {
@@ -596,13 +641,15 @@ impl State {
                 self.queue.push_front(queued);
                 break;
             };
-            let publish = self.build_publish(&queued.msg, id, false);
-            if let Err(e) = self.check_size(&publish) {
-                self.ids_in_use.remove(&id);
-                answer(queued.reply, Err(e));
-                continue;
-            }
-            self.out.push(Packet::Publish(publish));
+            let publish = match self.build(&queued.msg, Some(pid(id)), false) {
+                Ok(publish) => publish,
+                Err(e) => {
+                    self.ids_in_use.remove(&id);
+                    answer(queued.reply, Err(e));
+                    continue;
+                }
+            };
+            self.out.push(publish);
             let seq = self.next_seq;
             self.next_seq += 1;
             self.inflight.insert(
@@ -622,81 +669,87 @@ impl State {
             answer(queued.reply, Err(e));
             return;
         }
-        let publish = self.build_publish_qos0(&queued.msg);
-        if let Err(e) = self.check_size(&publish) {
-            answer(queued.reply, Err(e));
-            return;
-        }
-        self.out.push(Packet::Publish(publish));
+        let publish = match self.build(&queued.msg, None, false) {
+            Ok(publish) => publish,
+            Err(e) => {
+                answer(queued.reply, Err(e));
+                return;
+            }
+        };
+        self.out.push(publish);
         if let Some(reply) = queued.reply {
             self.written.push(reply);
         }
     }
 
-    /// [MQTT-3.2.2-15]: nothing larger than the server's Maximum Packet Size.
-    fn check_size(&self, publish: &Publish) -> Result<(), ClientError> {
-        if self.server.maximum_packet_size == u32::MAX {
-            return Ok(());
+    /// Re-sends in-flight PUBLISH `id` (DUP, same id) on a resumed session; a message that
+    /// no longer fits the server's limits fails its call and leaves. False if nothing was sent.
+    fn resend_publish(&mut self, id: u16) -> bool {
+        let Some(msg) = self.inflight.get(&id).map(|f| f.msg.clone()) else {
+            return false;
+        };
+        match self.build(&msg, Some(pid(id)), true) {
+            Ok(publish) => {
+                self.out.push(publish);
+                true
+            }
+            Err(e) => {
+                if let Some(flight) = self.inflight.remove(&id) {
+                    self.ids_in_use.remove(&id);
+                    answer(flight.reply, Err(e));
+                }
+                false
+            }
         }
-        let packet = Packet::Publish(publish.clone());
+    }
+
+    /// Every outgoing packet is measured: nothing larger than the server's Maximum Packet
+    /// Size [MQTT-3.2.2-15], nothing MQTT cannot encode (a field or the whole packet too long).
+    pub(crate) fn check_packet(&self, packet: &Packet) -> Result<(), ClientError> {
         match packet.encoded_size(self.version) {
             Ok(size) if size as u64 <= u64::from(self.server.maximum_packet_size) => Ok(()),
             Ok(_) => Err(ClientError::rejected(ReasonCode::PACKET_TOO_LARGE)),
-            Err(e) => Err(ClientError::invalid("message", e)),
+            Err(e) => Err(ClientError::invalid(packet.packet_type().name(), e)),
         }
     }
 
-    fn build_publish_qos0(&mut self, msg: &OutgoingMessage) -> Publish {
-        self.build(msg, None, false)
-    }
-
-    fn build_publish(&mut self, msg: &OutgoingMessage, id: u16, dup: bool) -> Publish {
-        self.build(msg, Some(pid(id)), dup)
-    }
-
-    /// The PUBLISH for `msg`, with an automatic topic alias when the server allows them: the
-    /// first message on a topic carries topic + new alias, later ones the alias and an empty
-    /// topic [MQTT-3.2.2-17] [MQTT-3.2.2-18].
-    fn build(&mut self, msg: &OutgoingMessage, id: Option<PacketId>, dup: bool) -> Publish {
+    /// The PUBLISH for `msg`, measured ([`State::check_packet`]), with an automatic topic
+    /// alias when the server allows them: the first message on a topic carries topic + new
+    /// alias, later ones the alias and an empty topic [MQTT-3.2.2-17] [MQTT-3.2.2-18]. A new
+    /// alias is registered only once the packet is known to fit.
+    fn build(
+        &mut self,
+        msg: &OutgoingMessage,
+        id: Option<PacketId>,
+        dup: bool,
+    ) -> Result<Packet, ClientError> {
         let mut publish = Publish::new(msg.topic.as_str(), msg.payload.clone())
             .with_qos(msg.qos, id)
             .with_retain(msg.retain);
         publish.dup = dup && msg.qos != QoS::AtMostOnce;
-        if !self.version.is_v5() {
-            return publish;
-        }
-        publish.properties = msg.properties.clone();
-        if let Some(alias) = msg.properties.topic_alias {
-            // The application chose the alias: remember it so automatic ones do not clash.
-            if !msg.topic.is_empty() {
-                self.aliases_out.retain(|_, a| *a != alias.get());
-                self.aliases_out
-                    .insert(ByteString::from(msg.topic.as_str()), alias.get());
-            }
-            return publish;
-        }
-        let max = self.server.topic_alias_maximum;
-        if max == 0 || msg.topic.is_empty() {
-            return publish;
-        }
-        if let Some(&alias) = self.aliases_out.get(msg.topic.as_str()) {
-            publish.topic = ByteString::new();
-            publish.properties.topic_alias = NonZeroU16::new(alias);
-        } else {
-            // Next alias not taken by the application.
-            let taken: HashSet<u16> = self.aliases_out.values().copied().collect();
-            while self.next_alias <= max && taken.contains(&self.next_alias) {
-                self.next_alias += 1;
-            }
-            if self.next_alias <= max {
-                let alias = self.next_alias;
-                self.next_alias += 1;
-                self.aliases_out
-                    .insert(ByteString::from(msg.topic.as_str()), alias);
+        let mut new_alias = None;
+        if self.version.is_v5() {
+            publish.properties = msg.properties.clone();
+            // Aliases are automatic: one the application set is not used.
+            publish.properties.topic_alias = None;
+            if let Some(&alias) = self.aliases_out.get(msg.topic.as_str()) {
+                publish.topic = ByteString::new();
                 publish.properties.topic_alias = NonZeroU16::new(alias);
+            } else if self.next_alias <= self.server.topic_alias_maximum {
+                // Aliases are handed out in order and never reused on a connection: once
+                // they run out, this is one comparison.
+                new_alias = Some(self.next_alias);
+                publish.properties.topic_alias = NonZeroU16::new(self.next_alias);
             }
         }
-        publish
+        let packet = Packet::Publish(publish);
+        self.check_packet(&packet)?;
+        if let Some(alias) = new_alias {
+            self.next_alias += 1;
+            self.aliases_out
+                .insert(ByteString::from(msg.topic.as_str()), alias);
+        }
+        Ok(packet)
     }
 
     /// Sends the owed acks from the front of the list that are ready, keeping arrival order
@@ -854,11 +907,20 @@ impl State {
             tracing::debug!(id, "PUBACK for no QoS 1 message in flight; ignored");
             return;
         }
-        if let Some(flight) = self.inflight.remove(&id) {
-            self.ids_in_use.remove(&id);
+        if let Some(flight) = self.finish_flight(id) {
             answer(flight.reply, self.outcome(r.reason_code, r.properties));
         }
         self.pump();
+    }
+
+    /// Takes in-flight message `id` out of the window, freeing its packet id.
+    fn finish_flight(&mut self, id: u16) -> Option<Inflight> {
+        let flight = self.inflight.remove(&id)?;
+        self.ids_in_use.remove(&id);
+        if !self.resend.is_empty() {
+            self.resend.retain(|&r| r != id);
+        }
+        Some(flight)
     }
 
     fn on_pubrec(&mut self, r: PubResponse) {
@@ -877,8 +939,7 @@ impl State {
         };
         if !r.reason_code.is_success() {
             // The server refused the message: the flow ends here, no PUBREL.
-            if let Some(flight) = self.inflight.remove(&id) {
-                self.ids_in_use.remove(&id);
+            if let Some(flight) = self.finish_flight(id) {
                 answer(flight.reply, self.outcome(r.reason_code, r.properties));
             }
             self.pump();
@@ -914,8 +975,7 @@ impl State {
                 return;
             }
         };
-        if let Some(flight) = self.inflight.remove(&id) {
-            self.ids_in_use.remove(&id);
+        if let Some(flight) = self.finish_flight(id) {
             let reason = if rec_reason.0 != 0 {
                 rec_reason
             } else {
@@ -969,16 +1029,22 @@ impl State {
                         ))),
                     );
                 } else {
+                    let mut failed = Vec::new();
                     for ((filter, options), code) in subs.iter().zip(&s.reason_codes) {
                         if code.is_success() {
                             self.subscriptions.insert(
                                 ByteString::from(filter.as_str()),
                                 (filter.clone(), *options, properties.subscription_identifier),
                             );
+                        } else if reply.is_none() {
+                            // The server refused a filter it had granted before: forget it,
+                            // and tell the application.
+                            self.subscriptions.remove(filter.as_str());
+                            failed.push((filter.as_str().to_owned(), *code));
                         }
                     }
-                    if reply.is_none() {
-                        tracing::debug!(codes = ?s.reason_codes, "re-subscribed after session loss");
+                    if !failed.is_empty() {
+                        self.events.push(Event::ResubscribeFailed { failed });
                     }
                     answer(reply, Ok(s.reason_codes));
                 }
@@ -1238,5 +1304,64 @@ mod tests {
         state
             .handle(Packet::UnsubAck(UnsubAck::new(pid(9), vec![])))
             .unwrap();
+    }
+
+    #[test]
+    fn a_packet_id_in_use_is_skipped_when_the_counter_wraps() {
+        // [MQTT-2.2.1-3]: id 1 stays in flight while 70,000 others are used and acknowledged.
+        let mut state = State::new(ProtocolVersion::V5, false, 10, 0, Instant::now());
+        state
+            .on_connack(&connack(false, Default::default()), true)
+            .unwrap();
+        let _held = publish(&mut state, "held", QoS::AtLeastOnce);
+        assert_eq!(sent_publishes(&mut state), vec![(1, false)]);
+        let mut wrapped = false;
+        let mut last = 1;
+        for _ in 0..70_000 {
+            let _rx = publish(&mut state, "t", QoS::AtLeastOnce);
+            let [(id, _)] = sent_publishes(&mut state)[..] else {
+                panic!("one PUBLISH per publish")
+            };
+            assert_ne!(id, 1, "the held id was reused");
+            wrapped |= id < last;
+            last = id;
+            state
+                .handle(Packet::PubAck(PubResponse::new(pid(id))))
+                .unwrap();
+        }
+        assert!(wrapped, "the counter went around");
+        state
+            .handle(Packet::PubAck(PubResponse::new(pid(1))))
+            .unwrap();
+        let _rx = publish(&mut state, "t", QoS::AtLeastOnce);
+        assert_eq!(state.inflight.len(), 1);
+    }
+
+    #[test]
+    fn automatic_aliases_stop_when_the_server_maximum_is_used_up() {
+        let mut state = State::new(ProtocolVersion::V5, false, 10, 0, Instant::now());
+        let props = ConnAckProperties {
+            topic_alias_maximum: Some(2),
+            ..Default::default()
+        };
+        state.on_connack(&connack(false, props), true).unwrap();
+        for topic in ["a", "b", "c", "a", "c"] {
+            let _rx = publish(&mut state, topic, QoS::AtMostOnce);
+        }
+        let sent: Vec<_> = state
+            .out
+            .drain(..)
+            .filter_map(|p| match p {
+                Packet::Publish(p) => Some((
+                    p.topic.to_string(),
+                    p.properties.topic_alias.map_or(0, NonZeroU16::get),
+                )),
+                _ => None,
+            })
+            .collect();
+        let expect = [("a", 1), ("b", 2), ("c", 0), ("", 1), ("c", 0)];
+        let expect: Vec<_> = expect.iter().map(|(t, a)| (t.to_string(), *a)).collect();
+        assert_eq!(sent, expect);
+        assert_eq!(state.next_alias, 3, "no scan past the maximum");
     }
 }

@@ -303,6 +303,21 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
                         debug.log("lost the connection; reconnecting");
                         continue;
                     }
+                    Some(Event::ConnectFailed { text, .. }) => {
+                        debug.log(format_args!("reconnect failed: {text}"));
+                        continue;
+                    }
+                    Some(Event::ResubscribeFailed { failed }) => {
+                        // The other filters still deliver: say so and go on.
+                        for (filter, code) in failed {
+                            eprintln!(
+                                "linnet sub: re-subscribe to {filter} refused: {} ({:#04x})",
+                                code.name(),
+                                code.0
+                            );
+                        }
+                        continue;
+                    }
                     other => return Err(lost(other)),
                 };
                 debug.received(&msg);
