@@ -905,6 +905,18 @@ impl<S: Transport> Connection<S> {
     /// The `Closing` phase: tell a v5 client why (when the server ends it), detach from the
     /// session, publish or schedule the will, and end or schedule the end of the session.
     async fn close(mut self, exit: Exit) {
+        {
+            // From here on only this task writes to the socket: a publisher's direct write
+            // could otherwise land in the middle of the DISCONNECT below.
+            let mut state = lock(&self.session.state);
+            if state
+                .link
+                .as_ref()
+                .is_some_and(|l| l.generation == self.generation)
+            {
+                state.socket = None;
+            }
+        }
         let reason = match &exit {
             Exit::ServerDisconnect(reason) => Some(*reason),
             Exit::TakenOver => Some(ReasonCode::SESSION_TAKEN_OVER),
