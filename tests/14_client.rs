@@ -3,143 +3,31 @@
 //! codes, v5 properties, topic aliases, WebSocket, Receive Maximum, manual ack, keep alive,
 //! the blocking facade and the one-shot helpers.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::num::{NonZeroU16, NonZeroU32};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use linnet_client::{
     blocking, simple, Backoff, Client, ClientError, ConnectOptions, ConnectProperties, Event,
-    Message, Messages, OutgoingMessage, ProtocolVersion, PublishProperties, QoS, ReasonCode,
+    Messages, OutgoingMessage, ProtocolVersion, PublishProperties, QoS, ReasonCode,
     SubscribeProperties, SubscriptionOptions, Transport,
 };
-use linnet_proto::{ConnAck, Connect, Decoder, Packet, PubResponse, Publish, SubAck, TopicName};
+use linnet_proto::{ConnAck, Packet, PubResponse, Publish, SubAck, TopicName};
+use linnet_testkit::client_support::{connect, fake_server, next_message, within, Peer, LIMIT};
 use linnet_testkit::TestBroker;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 const VERSIONS: [ProtocolVersion; 2] = [V311, V5];
-/// Every await in these tests is bounded by this.
-const LIMIT: Duration = Duration::from_secs(5);
-
-async fn within<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(LIMIT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out: {what}"),
-    }
-}
-
 fn opts(broker: &TestBroker, version: ProtocolVersion) -> ConnectOptions {
     ConnectOptions::new("127.0.0.1", broker.tcp.port()).version(version)
-}
-
-async fn connect(o: ConnectOptions) -> (Client, Messages) {
-    let (client, messages, connected) = within("connect", Client::connect(o))
-        .await
-        .expect("connects");
-    assert!(connected.reason.is_success());
-    (client, messages)
-}
-
-async fn next_message(messages: &mut Messages) -> Message {
-    within("message", messages.recv())
-        .await
-        .expect("a message before the connection ended")
 }
 
 async fn expect_no_message(messages: &mut Messages, quiet: Duration) {
     if let Ok(Some(m)) = tokio::time::timeout(quiet, messages.recv()).await {
         panic!("expected no message, got {m:?}");
     }
-}
-
-// ----- a fake server for watching the client packet by packet -----
-
-/// One accepted connection of the fake server.
-struct Peer {
-    stream: TcpStream,
-    decoder: Decoder,
-    buf: BytesMut,
-    version: ProtocolVersion,
-}
-
-impl Peer {
-    /// Accepts a connection and reads its CONNECT.
-    async fn accept(listener: &TcpListener) -> (Self, Connect) {
-        let (stream, _) = within("accept", listener.accept()).await.expect("accept");
-        let mut peer = Self {
-            stream,
-            decoder: Decoder::default(),
-            buf: BytesMut::new(),
-            version: V311,
-        };
-        match peer.recv().await {
-            Some(Packet::Connect(c)) => {
-                peer.version = c.protocol;
-                (peer, *c)
-            }
-            other => panic!("expected CONNECT first, got {other:?}"),
-        }
-    }
-
-    async fn send(&mut self, packet: impl Into<Packet>) {
-        let mut out = BytesMut::new();
-        packet
-            .into()
-            .encode(self.version, &mut out)
-            .expect("encodes");
-        self.stream.write_all(&out).await.expect("write");
-    }
-
-    /// The next packet, or None when the client closed the connection.
-    async fn recv(&mut self) -> Option<Packet> {
-        within("packet from the client", async {
-            loop {
-                if let Some(p) = self.decoder.decode(&mut self.buf).expect("valid packet") {
-                    return Some(p);
-                }
-                self.buf.reserve(4096);
-                match self.stream.read_buf(&mut self.buf).await {
-                    Ok(0) | Err(_) => return None,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await
-    }
-
-    async fn expect(&mut self) -> Packet {
-        self.recv().await.expect("a packet, not a close")
-    }
-
-    /// Asserts that the client sends nothing for `d` (a check that can only miss a bug under
-    /// load, never fail a correct client).
-    async fn quiet(&mut self, d: Duration, why: &str) {
-        if let Ok(p) = tokio::time::timeout(d, self.recv()).await {
-            panic!("{why}: got {p:?}");
-        }
-    }
-
-    async fn connack(
-        &mut self,
-        session_present: bool,
-        properties: Option<linnet_proto::ConnAckProperties>,
-    ) {
-        let mut c = ConnAck::new(session_present, ReasonCode::SUCCESS);
-        if let Some(p) = properties {
-            c.properties = p;
-        }
-        self.send(c).await;
-    }
-}
-
-async fn fake_server() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    (listener, addr)
 }
 
 // ----- QoS both ways -----
@@ -635,10 +523,8 @@ async fn malformed_packet_from_the_server_ends_with_disconnect_0x81() {
         .expect("task")
         .expect("connect");
     // PUBLISH with QoS 3 is malformed.
-    peer.stream
-        .write_all(&[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01])
-        .await
-        .expect("write");
+    peer.send_bytes(&[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01])
+        .await;
     match peer.recv().await {
         Some(Packet::Disconnect(d)) => assert_eq!(d.reason_code, ReasonCode::MALFORMED_PACKET),
         other => panic!("expected DISCONNECT 0x81, got {other:?}"),

@@ -3,123 +3,25 @@
 //! the broker restarted on the same port mid-stream, and a connection cut under a live
 //! broker (through a small TCP proxy) that resumes the broker's session.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use futures_util::future::join_all;
 use linnet_client::{
-    Backoff, Client, ClientError, ConnectOptions, Event, Messages, ProtocolVersion, QoS, ReasonCode,
+    Backoff, Client, ClientError, ConnectOptions, Event, ProtocolVersion, QoS, ReasonCode,
 };
-use linnet_proto::{ConnAck, Connect, Decoder, Disconnect, Packet, PubResponse, SubAck};
+use linnet_proto::{ConnAck, Disconnect, Packet, PubResponse, SubAck};
+use linnet_testkit::client_support::{
+    fake_server, fast_backoff, is_connected, is_disconnected, wait_event, within, Peer,
+    RestartScenario,
+};
 use linnet_testkit::TestBroker;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
-const LIMIT: Duration = Duration::from_secs(5);
-
-async fn within<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(LIMIT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out: {what}"),
-    }
-}
-
-fn fast() -> Option<Backoff> {
-    Some(Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(100),
-    })
-}
-
-/// Waits for the next event matching `pred`, skipping others.
-async fn wait_event(messages: &mut Messages, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
-    within(what, async {
-        loop {
-            match messages.next_event().await {
-                Some(e) if pred(&e) => return e,
-                Some(_) => continue,
-                None => panic!("client ended while waiting for {what}"),
-            }
-        }
-    })
-    .await
-}
-
-fn is_disconnected(e: &Event) -> bool {
-    matches!(e, Event::Disconnected { .. })
-}
-
-fn is_connected(e: &Event) -> bool {
-    matches!(e, Event::Connected(_))
-}
-
-/// One accepted connection of a fake server.
-struct Peer {
-    stream: TcpStream,
-    decoder: Decoder,
-    buf: BytesMut,
-    version: ProtocolVersion,
-}
-
-impl Peer {
-    async fn accept(listener: &TcpListener) -> (Self, Connect) {
-        let (stream, _) = within("accept", listener.accept()).await.expect("accept");
-        let mut peer = Self {
-            stream,
-            decoder: Decoder::default(),
-            buf: BytesMut::new(),
-            version: V311,
-        };
-        match peer.recv().await {
-            Some(Packet::Connect(c)) => {
-                peer.version = c.protocol;
-                (peer, *c)
-            }
-            other => panic!("expected CONNECT first, got {other:?}"),
-        }
-    }
-
-    async fn send(&mut self, packet: impl Into<Packet>) {
-        let mut out = BytesMut::new();
-        packet
-            .into()
-            .encode(self.version, &mut out)
-            .expect("encodes");
-        self.stream.write_all(&out).await.expect("write");
-    }
-
-    async fn recv(&mut self) -> Option<Packet> {
-        within("packet from the client", async {
-            loop {
-                if let Some(p) = self.decoder.decode(&mut self.buf).expect("valid packet") {
-                    return Some(p);
-                }
-                self.buf.reserve(4096);
-                match self.stream.read_buf(&mut self.buf).await {
-                    Ok(0) | Err(_) => return None,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await
-    }
-
-    async fn expect(&mut self) -> Packet {
-        self.recv().await.expect("a packet, not a close")
-    }
-}
-
-async fn fake_server() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    (listener, addr)
-}
 
 #[tokio::test]
 async fn mqtt_4_4_0_1_client_resends_unacked_publish_with_dup() {
@@ -130,7 +32,7 @@ async fn mqtt_4_4_0_1_client_resends_unacked_publish_with_dup() {
             .version(version)
             .clean_start(version == V5)
             .session_expiry(60)
-            .reconnect(fast());
+            .reconnect(fast_backoff());
         let connecting = tokio::spawn(Client::connect(o));
         let (mut peer, first) = Peer::accept(&listener).await;
         assert_eq!(first.clean_start, version == V5);
@@ -216,7 +118,7 @@ async fn mqtt_3_2_2_5_session_lost_resubscribes_and_resends_as_new_messages() {
     let o = ConnectOptions::new("127.0.0.1", addr.port())
         .version(V5)
         .session_expiry(60)
-        .reconnect(fast());
+        .reconnect(fast_backoff());
     let connecting = tokio::spawn(Client::connect(o));
     let (mut peer, _) = Peer::accept(&listener).await;
     peer.send(ConnAck::new(false, ReasonCode::SUCCESS)).await;
@@ -413,44 +315,6 @@ async fn without_reconnect_a_lost_connection_fails_waiting_calls() {
     assert!(client.is_closed());
 }
 
-/// A TCP relay to `upstream` that holds new connections while closed: a client reconnecting
-/// through it gets through only once the test opens it (a gate instead of a race with the
-/// reconnect backoff).
-struct Gate {
-    port: u16,
-    open: tokio::sync::watch::Sender<bool>,
-}
-
-impl Gate {
-    async fn start(upstream: u16) -> Gate {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let (open, rx) = tokio::sync::watch::channel(true);
-        tokio::spawn(async move {
-            while let Ok((mut down, _)) = listener.accept().await {
-                let mut rx = rx.clone();
-                tokio::spawn(async move {
-                    if rx.wait_for(|open| *open).await.is_err() {
-                        return;
-                    }
-                    if let Ok(mut up) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
-                    }
-                });
-            }
-        });
-        Gate { port, open }
-    }
-
-    fn set(&self, open: bool) {
-        self.open.send_replace(open);
-    }
-}
-
 /// A broker on a fixed address (so it can be restarted on the same port).
 async fn broker_at(addr: SocketAddr) -> TestBroker {
     TestBroker::with_config(|c| c.listeners.tcp = vec![addr]).await
@@ -460,85 +324,22 @@ async fn broker_at(addr: SocketAddr) -> TestBroker {
 async fn broker_restart_mid_stream_delivers_outage_messages_exactly_once() {
     let broker = TestBroker::start().await;
     let addr = broker.tcp;
-    // The publisher reaches the broker through a gate that stays closed after the restart
-    // until the subscriber has re-subscribed (the restarted broker lost every session).
-    let gate = Gate::start(addr.port()).await;
-    let sub_opts = ConnectOptions::new("127.0.0.1", addr.port())
-        .session_expiry(300)
-        .reconnect(fast());
-    let pub_opts = ConnectOptions::new("127.0.0.1", gate.port).reconnect(fast());
-    let (sub, mut sub_events, _) = within("connect", Client::connect(sub_opts))
-        .await
-        .expect("connect");
-    within("subscribe", sub.subscribe("outage/t", QoS::AtLeastOnce))
-        .await
-        .expect("granted");
-    let (publisher, mut pub_events, _) = within("connect", Client::connect(pub_opts))
-        .await
-        .expect("connect");
-    within(
-        "publish",
-        publisher.publish("outage/t", "before", QoS::AtLeastOnce, false),
-    )
-    .await
-    .expect("acked");
-    assert_eq!(
-        within("message", sub_events.recv())
-            .await
-            .expect("msg")
-            .payload_str(),
-        "before"
-    );
-
-    gate.set(false);
-    within("stop", broker.stop()).await;
-    wait_event(&mut sub_events, "sub Disconnected", is_disconnected).await;
-    wait_event(&mut pub_events, "pub Disconnected", is_disconnected).await;
-    let p = publisher.clone();
-    let during = tokio::spawn(async move {
-        join_all((1..=5).map(|i| {
-            let p = p.clone();
-            async move {
-                p.publish("outage/t", format!("during {i}"), QoS::AtLeastOnce, false)
-                    .await
-            }
-        }))
-        .await
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!during.is_finished(), "publishes wait in the offline queue");
-
-    let broker = broker_at(addr).await;
-    match wait_event(&mut sub_events, "sub Connected", is_connected).await {
-        Event::Connected(c) => assert!(!c.session_present, "a restarted broker has no session"),
-        _ => unreachable!(),
-    }
-    // The automatic re-subscribe went out before this SUBSCRIBE: its SUBACK means both are
-    // in place. Only then may the publisher through.
-    within("subscribe", sub.subscribe("outage/t", QoS::AtLeastOnce))
-        .await
-        .expect("granted");
-    gate.set(true);
-    for r in within("outage publishes", during).await.expect("task") {
-        r.expect("acknowledged after the restart");
-    }
-    let mut got = Vec::new();
-    while got.len() < 5 {
-        let m = within("outage message", sub_events.recv())
-            .await
-            .expect("message");
-        got.push(m.payload_str().to_string());
-    }
-    assert_eq!(
-        got,
-        (1..=5).map(|i| format!("during {i}")).collect::<Vec<_>>(),
-        "each exactly once, in order"
-    );
-    if let Ok(Some(extra)) =
-        tokio::time::timeout(Duration::from_millis(300), sub_events.recv()).await
-    {
-        panic!("duplicate after the restart: {extra:?}");
-    }
+    let scenario = RestartScenario {
+        topic: "outage/t",
+        outage_messages: 5,
+        broker_port: addr.port(),
+        subscriber: ConnectOptions::new("127.0.0.1", addr.port())
+            .session_expiry(300)
+            .reconnect(fast_backoff()),
+        publisher_version: V5,
+    };
+    let broker = scenario
+        .run(
+            broker,
+            |broker| within("stop", broker.stop()),
+            |()| broker_at(addr),
+        )
+        .await;
     broker.stop().await;
 }
 
@@ -587,7 +388,7 @@ async fn cut_connection_resumes_the_broker_session_and_gets_what_was_queued() {
     let proxy = Proxy::start(broker.tcp).await;
     let o = ConnectOptions::new("127.0.0.1", proxy.addr.port())
         .session_expiry(300)
-        .reconnect(fast());
+        .reconnect(fast_backoff());
     let (sub, mut events, _) = within("connect", Client::connect(o))
         .await
         .expect("connect");

@@ -6,7 +6,6 @@
 //! Without the binary these tests print a skip line and pass, unless
 //! `LINNET_REQUIRE_MOSQUITTO=1` (set by scripts/test), which makes them fail.
 
-use std::future::Future;
 use std::net::TcpListener as StdListener;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -14,21 +13,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::future::join_all;
 use linnet_client::{
-    Backoff, Client, ConnectOptions, Event, Messages, OutgoingMessage, ProtocolVersion,
-    PublishProperties, QoS, SubscribeProperties, SubscriptionOptions, TopicName, Transport,
+    ConnectOptions, OutgoingMessage, ProtocolVersion, PublishProperties, QoS, SubscribeProperties,
+    SubscriptionOptions, TopicName, Transport,
+};
+use linnet_testkit::client_support::{
+    connect, fast_backoff, next_message, within, RestartScenario, LIMIT,
 };
 
-const LIMIT: Duration = Duration::from_secs(5);
 const VERSIONS: [ProtocolVersion; 2] = [ProtocolVersion::V3_1_1, ProtocolVersion::V5];
-
-async fn within<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(LIMIT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out: {what}"),
-    }
-}
 
 fn mosquitto_binary() -> Option<PathBuf> {
     let candidates = [
@@ -152,18 +145,6 @@ impl Drop for Mosquitto {
     }
 }
 
-async fn connect(o: ConnectOptions) -> (Client, Messages) {
-    let (client, messages, connected) = within("connect", Client::connect(o))
-        .await
-        .expect("connects to mosquitto");
-    assert!(connected.reason.is_success());
-    (client, messages)
-}
-
-async fn next(messages: &mut Messages) -> linnet_client::Message {
-    within("message", messages.recv()).await.expect("message")
-}
-
 #[tokio::test]
 async fn mosquitto_every_qos_both_ways() {
     let Some(mq) = Mosquitto::start("qos").await else {
@@ -186,7 +167,7 @@ async fn mosquitto_every_qos_both_ways() {
                 )
                 .await
                 .expect("published");
-                let m = next(&mut messages).await;
+                let m = next_message(&mut messages).await;
                 assert_eq!(
                     (m.topic.as_str(), &*m.payload_str()),
                     (filter.as_str(), payload.as_str())
@@ -247,7 +228,7 @@ async fn mosquitto_v5_properties_and_automatic_topic_aliases() {
             .expect("acked");
     }
     for i in 0..4 {
-        let m = next(&mut messages).await;
+        let m = next_message(&mut messages).await;
         assert_eq!(m.topic, "p/x", "alias resolved by mosquitto");
         assert_eq!(m.payload_str(), format!("{{\"n\":{i}}}"));
         let p = &m.properties;
@@ -286,47 +267,12 @@ async fn mosquitto_websocket() {
             )
             .await
             .expect("published");
-            assert_eq!(next(&mut messages).await.payload_str(), format!("{qos:?}"));
+            assert_eq!(
+                next_message(&mut messages).await.payload_str(),
+                format!("{qos:?}")
+            );
         }
         within("disconnect", client.disconnect()).await.expect("ok");
-    }
-}
-
-/// A TCP relay to `upstream` that holds new connections while closed: a client reconnecting
-/// through it gets through only once the test opens it (a gate instead of a race with the
-/// reconnect backoff).
-struct Gate {
-    port: u16,
-    open: tokio::sync::watch::Sender<bool>,
-}
-
-impl Gate {
-    async fn start(upstream: u16) -> Gate {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let (open, rx) = tokio::sync::watch::channel(true);
-        tokio::spawn(async move {
-            while let Ok((mut down, _)) = listener.accept().await {
-                let mut rx = rx.clone();
-                tokio::spawn(async move {
-                    if rx.wait_for(|open| *open).await.is_err() {
-                        return;
-                    }
-                    if let Ok(mut up) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
-                    }
-                });
-            }
-        });
-        Gate { port, open }
-    }
-
-    fn set(&self, open: bool) {
-        self.open.send_replace(open);
     }
 }
 
@@ -335,88 +281,25 @@ async fn mosquitto_restart_resubscribes_and_drains_the_offline_queue_once() {
     let Some(mq) = Mosquitto::start("restart").await else {
         return;
     };
-    let sub_opts = mq
-        .opts(ProtocolVersion::V5)
-        .session_expiry(300)
-        .reconnect(Some(Backoff {
-            initial: Duration::from_millis(20),
-            max: Duration::from_millis(100),
-        }));
-    // The publisher goes through a gate kept closed after the restart until the subscriber
-    // has re-subscribed.
-    let gate = Gate::start(mq.port).await;
-    let pub_opts = ConnectOptions::new("127.0.0.1", gate.port)
-        .version(ProtocolVersion::V3_1_1)
-        .reconnect(Some(Backoff {
-            initial: Duration::from_millis(20),
-            max: Duration::from_millis(100),
-        }));
-    let (sub, mut sub_events) = connect(sub_opts).await;
-    within("subscribe", sub.subscribe("restart/t", QoS::AtLeastOnce))
-        .await
-        .expect("granted");
-    let (publisher, mut pub_events) = connect(pub_opts).await;
-    within(
-        "publish",
-        publisher.publish("restart/t", "before", QoS::AtLeastOnce, false),
-    )
-    .await
-    .expect("acked");
-    assert_eq!(next(&mut sub_events).await.payload_str(), "before");
-
-    let mut mq = mq;
-    gate.set(false);
-    mq.stop();
-    for events in [&mut sub_events, &mut pub_events] {
-        within("Disconnected", async {
-            while let Some(e) = events.next_event().await {
-                if matches!(e, Event::Disconnected { .. }) {
-                    return;
-                }
-            }
-            panic!("client ended");
-        })
+    let scenario = RestartScenario {
+        topic: "restart/t",
+        outage_messages: 4,
+        broker_port: mq.port,
+        subscriber: mq
+            .opts(ProtocolVersion::V5)
+            .session_expiry(300)
+            .reconnect(fast_backoff()),
+        publisher_version: ProtocolVersion::V3_1_1,
+    };
+    let mq = scenario
+        .run(
+            mq,
+            |mut mq| async move {
+                mq.stop();
+                mq
+            },
+            Mosquitto::restart,
+        )
         .await;
-    }
-    let p = publisher.clone();
-    let during = tokio::spawn(async move {
-        join_all((1..=4).map(|i| {
-            let p = p.clone();
-            async move {
-                p.publish("restart/t", format!("during {i}"), QoS::AtLeastOnce, false)
-                    .await
-            }
-        }))
-        .await
-    });
-    let mq = mq.restart().await;
-    loop {
-        match within("sub Connected", sub_events.next_event()).await {
-            Some(Event::Connected(_)) => break,
-            Some(_) => {}
-            None => panic!("client ended"),
-        }
-    }
-    // Its SUBACK comes after the automatic re-subscribe's: both are in place.
-    within("subscribe", sub.subscribe("restart/t", QoS::AtLeastOnce))
-        .await
-        .expect("granted");
-    gate.set(true);
-    for r in within("queued publishes", during).await.expect("task") {
-        r.expect("acknowledged after the restart");
-    }
-    let mut got = Vec::new();
-    while got.len() < 4 {
-        got.push(next(&mut sub_events).await.payload_str().to_string());
-    }
-    assert_eq!(
-        got,
-        (1..=4).map(|i| format!("during {i}")).collect::<Vec<_>>()
-    );
-    if let Ok(Some(extra)) =
-        tokio::time::timeout(Duration::from_millis(300), sub_events.recv()).await
-    {
-        panic!("duplicate: {extra:?}");
-    }
     drop(mq);
 }

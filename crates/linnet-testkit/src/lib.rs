@@ -1,7 +1,10 @@
 //! Test support for black-box tests of the Linnet broker: [`TestBroker`] runs a broker
 //! in-process on ephemeral loopback ports, and [`RawClient`] speaks MQTT packet by packet
 //! over a real socket, so tests can send exactly the bytes they mean (malformed ones too) and
-//! assert exactly what comes back.
+//! assert exactly what comes back. [`client_support`] holds what the linnet-client suites
+//! share (a fake server, a reconnect gate, the broker-restart scenario).
+
+pub mod client_support;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
