@@ -1,7 +1,8 @@
 //! What `linnet pub`, `linnet sub` and `linnet rr` share: the connection flags of
 //! mosquitto_pub / mosquitto_sub (`-h -p -i -I -u -P -k -V -c -x -d -D -L --ws`, the will),
 //! `-D <command> <property> <value>` parsing into linnet-proto's property structs, `-L` URL
-//! parsing, the exit codes and the error type the commands return.
+//! parsing, the exit codes and the error type the commands return, the `-F -v -N --pretty`
+//! output of `sub` and `rr`, and how a command ends its session (DISCONNECT).
 
 use std::num::{NonZeroU16, NonZeroU32};
 use std::process::ExitCode;
@@ -9,10 +10,12 @@ use std::time::Duration;
 
 use clap::Args;
 use linnet_client::{
-    Bytes, ClientError, ConnectOptions, ConnectProperties, DisconnectProperties, LastWill,
-    ProtocolVersion, PublishProperties, QoS, SubscribeProperties, TopicName, Transport,
+    Bytes, Client, ClientError, ConnectOptions, ConnectProperties, DisconnectProperties, LastWill,
+    ProtocolVersion, PublishProperties, QoS, ReasonCode, SubscribeProperties, TopicName, Transport,
     WillProperties,
 };
+
+use crate::format::Output;
 
 /// Exit codes of `pub`, `sub` and `rr` (also listed in each command's `--help` and the README).
 pub(crate) mod exit {
@@ -115,6 +118,52 @@ pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
+}
+
+/// Ends the session `result` came from with DISCONNECT (reason 0x00 and the `-D disconnect`
+/// properties in MQTT 5.0). The command's own error matters more than the DISCONNECT's.
+pub(crate) async fn disconnect_after(
+    client: &Client,
+    v5: bool,
+    properties: DisconnectProperties,
+    result: Result<(), CliError>,
+) -> Result<(), CliError> {
+    let sent = if v5 {
+        client
+            .disconnect_with(ReasonCode::NORMAL_DISCONNECTION, properties)
+            .await
+    } else {
+        client.disconnect().await
+    };
+    result.and(sent.map_err(CliError::from))
+}
+
+/// The error for a SUBACK / UNSUBACK failure code.
+pub(crate) fn refused(version: ProtocolVersion, code: ReasonCode) -> CliError {
+    CliError::from(ClientError::Rejected {
+        code: code.0,
+        text: linnet_client::reason_text(version, code.0).to_owned(),
+    })
+}
+
+/// How `linnet sub` and `linnet rr` print messages (`-F`, `-v`, `-N`, `--pretty`); an
+/// invalid `-F` is a usage error.
+pub(crate) fn message_output(
+    format: Option<&str>,
+    verbose: bool,
+    no_eol: bool,
+    pretty: bool,
+) -> Result<Output, CliError> {
+    if let Some(f) = format {
+        crate::format::validate(f.as_bytes())
+            .map_err(|e| CliError::usage(format!("-F {f:?}: {e}")))?;
+    }
+    Ok(Output {
+        format: format.map(|f| f.as_bytes().to_vec()),
+        verbose,
+        eol: !no_eol,
+        pretty,
+    })
 }
 
 /// A current-thread runtime: the commands are one connection each.

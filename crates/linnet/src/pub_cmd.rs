@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args};
-use linnet_client::{Bytes, Client, OutgoingMessage, ProtocolVersion, QoS, ReasonCode, TopicName};
+use linnet_client::{Bytes, Client, OutgoingMessage, ProtocolVersion, QoS, TopicName};
 
 use crate::client_args::{self, finish, CliError, ConnArgs, PUB_COMMANDS};
 
@@ -162,21 +162,11 @@ fn run_inner(args: PubArgs) -> Result<(), CliError> {
         // already gone.
         let connection_gone =
             client.is_closed() || matches!(&result, Err(e) if e.code == client_args::exit::LOST);
-        if !connection_gone {
-            debug.log("sending DISCONNECT");
-            let sent = if v5 {
-                client
-                    .disconnect_with(ReasonCode::NORMAL_DISCONNECTION, disconnect_props)
-                    .await
-            } else {
-                client.disconnect().await
-            };
-            // The publish's error matters more than the DISCONNECT's.
-            if result.is_ok() {
-                sent?;
-            }
+        if connection_gone {
+            return result;
         }
-        result
+        debug.log("sending DISCONNECT");
+        client_args::disconnect_after(&client, v5, disconnect_props, result).await
     })
 }
 

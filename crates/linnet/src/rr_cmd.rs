@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 use linnet_client::{
-    Bytes, Client, Event, OutgoingMessage, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions,
-    TopicFilter, TopicName,
+    Bytes, Client, Event, OutgoingMessage, ProtocolVersion, QoS, SubscriptionOptions, TopicFilter,
+    TopicName,
 };
 
 use crate::client_args::{self, exit, finish, CliError, ConnArgs, RR_COMMANDS};
-use crate::format::Output;
 use crate::sub_cmd::{interrupted, lost, Printer};
 
 pub(crate) const AFTER_HELP: &str = "Examples:
@@ -126,10 +125,12 @@ fn run_inner(args: RrArgs) -> Result<(), CliError> {
     } else {
         Bytes::new()
     };
-    if let Some(f) = &args.format {
-        crate::format::validate(f.as_bytes())
-            .map_err(|e| CliError::usage(format!("-F {f:?}: {e}")))?;
-    }
+    let mut printer = Printer::new(client_args::message_output(
+        args.format.as_deref(),
+        args.verbose,
+        args.no_eol,
+        args.pretty,
+    )?);
     let v5 = resolved.version == ProtocolVersion::V5;
     let mut props = resolved.props.publish.clone();
     let mut expected = None;
@@ -142,12 +143,6 @@ fn run_inner(args: RrArgs) -> Result<(), CliError> {
     let request = OutgoingMessage::new(topic, payload)
         .qos(args.qos)
         .properties(props);
-    let mut printer = Printer::new(Output {
-        format: args.format.as_ref().map(|f| f.as_bytes().to_vec()),
-        verbose: args.verbose,
-        eol: !args.no_eol,
-        pretty: args.pretty,
-    });
     let subscribe_props = resolved.props.subscribe.clone();
     let disconnect_props = resolved.props.disconnect.clone();
     let debug = resolved.debug.clone();
@@ -167,10 +162,7 @@ fn run_inner(args: RrArgs) -> Result<(), CliError> {
                 )
                 .await?;
             if let Some(c) = codes.iter().find(|c| c.0 >= 0x80) {
-                return Err(CliError::from(linnet_client::ClientError::Rejected {
-                    code: c.0,
-                    text: linnet_client::reason_text(resolved.version, c.0).to_owned(),
-                }));
+                return Err(client_args::refused(resolved.version, *c));
             }
             debug.log("received SUBACK");
             debug.log(format_args!(
@@ -208,20 +200,8 @@ fn run_inner(args: RrArgs) -> Result<(), CliError> {
             () = interrupted() => Ok(()),
         };
         match &result {
-            Err(e) if e.code == exit::LOST => {}
-            _ => {
-                let bye = if v5 {
-                    client
-                        .disconnect_with(ReasonCode::NORMAL_DISCONNECTION, disconnect_props)
-                        .await
-                } else {
-                    client.disconnect().await
-                };
-                if result.is_ok() {
-                    bye?;
-                }
-            }
+            Err(e) if e.code == exit::LOST => result,
+            _ => client_args::disconnect_after(&client, v5, disconnect_props, result).await,
         }
-        result
     })
 }

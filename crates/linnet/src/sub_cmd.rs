@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use linnet_client::{
-    Client, ClientError, Event, Message, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions,
-    TopicFilter,
+    Client, ClientError, Event, Message, ProtocolVersion, QoS, SubscriptionOptions, TopicFilter,
 };
 
 use crate::client_args::{self, exit, finish, CliError, ConnArgs, SUB_COMMANDS};
@@ -155,14 +154,6 @@ fn check_filter(f: &str, flag: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(format!("invalid {flag} filter {f:?}: {e}")))
 }
 
-/// The error for a SUBACK / UNSUBACK failure code.
-fn refused(version: ProtocolVersion, code: ReasonCode) -> CliError {
-    CliError::from(ClientError::Rejected {
-        code: code.0,
-        text: linnet_client::reason_text(version, code.0).to_owned(),
-    })
-}
-
 /// What ended the wait for messages.
 pub(crate) fn lost(event: Option<Event>) -> CliError {
     match event {
@@ -218,18 +209,14 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
     if args.count == Some(0) {
         return Err(CliError::usage("-C must be at least 1"));
     }
-    if let Some(f) = &args.format {
-        crate::format::validate(f.as_bytes())
-            .map_err(|e| CliError::usage(format!("-F {f:?}: {e}")))?;
-    }
+    let mut printer = Printer::new(client_args::message_output(
+        args.format.as_deref(),
+        args.verbose,
+        args.no_eol,
+        args.pretty,
+    )?);
     let version = resolved.version;
     let v5 = version == ProtocolVersion::V5;
-    let mut printer = Printer::new(Output {
-        format: args.format.as_ref().map(|f| f.as_bytes().to_vec()),
-        verbose: args.verbose,
-        eol: !args.no_eol,
-        pretty: args.pretty,
-    });
     let subscribe_props = resolved.props.subscribe.clone();
     let disconnect_props = resolved.props.disconnect.clone();
     let debug = resolved.debug.clone();
@@ -264,7 +251,7 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
                 }
                 let failed: Vec<_> = codes.iter().filter(|c| c.0 >= 0x80).collect();
                 if !failed.is_empty() && failed.len() == codes.len() {
-                    return Err(refused(version, *failed[0]));
+                    return Err(client_args::refused(version, *failed[0]));
                 }
                 for (t, c) in topics.iter().zip(&codes) {
                     if c.0 >= 0x80 && !args.conn.quiet {
@@ -363,21 +350,11 @@ fn run_inner(args: SubArgs) -> Result<(), CliError> {
             () = interrupted() => Ok(()),
         };
         match &result {
-            Err(e) if e.code == exit::LOST => {}
+            Err(e) if e.code == exit::LOST => result,
             _ => {
                 debug.log("sending DISCONNECT");
-                let bye = if v5 {
-                    client
-                        .disconnect_with(ReasonCode::NORMAL_DISCONNECTION, disconnect_props)
-                        .await
-                } else {
-                    client.disconnect().await
-                };
-                if result.is_ok() {
-                    bye?;
-                }
+                client_args::disconnect_after(&client, v5, disconnect_props, result).await
             }
         }
-        result
     })
 }
