@@ -43,6 +43,12 @@ impl Finished {
     fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+
+    /// Asserts exit code 0 (showing stderr otherwise) and passes the output on.
+    fn expect_success(self) -> Finished {
+        assert_eq!(self.code(), 0, "{}", self.stderr);
+        self
+    }
 }
 
 fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
@@ -304,8 +310,7 @@ fn pub_lines_piped_into_sub_count_and_format() {
         ],
         Some(b"one\ntwo words\nthree\n"),
     );
-    let out = sub.finish();
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let out = sub.finish().expect_success();
     assert_eq!(
         out.stdout_str(),
         "pipe/lines one\npipe/lines two words\npipe/lines three\n"
@@ -363,8 +368,7 @@ fn sub_timeout_and_count() {
     let sub = broker.subscriber(&["-t", "cnt/#", "-C", "2", "-W", "20", "-v"]);
     broker.publish(&["-t", "cnt/a", "-m", "1"]);
     broker.publish(&["-t", "cnt/b", "-m", "2"]);
-    let out = sub.finish();
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let out = sub.finish().expect_success();
     assert_eq!(out.stdout_str(), "cnt/a 1\ncnt/b 2\n");
 }
 
@@ -386,8 +390,7 @@ fn sub_retained_flags() {
         p.stdout().iter().filter(|&&b| b == b'\n').count() >= 2
     });
     broker.publish(&["-t", "ret/c", "-m", "live"]);
-    let out = sub.finish();
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let out = sub.finish().expect_success();
     let mut lines: Vec<_> = out.stdout_str().lines().map(str::to_owned).collect();
     lines.sort();
     assert_eq!(lines, ["old-a 1", "old-b 1"]);
@@ -397,8 +400,7 @@ fn sub_retained_flags() {
     sub.wait_for("two retained messages", |p| {
         p.stdout().iter().filter(|&&b| b == b'\n').count() >= 2
     });
-    let out = sub.finish();
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    sub.finish().expect_success();
     let out = linnet(&["sub", "-p", &broker.tcp, "-t", "ret/#", "-W", "1", "-v"]);
     assert_eq!(out.code(), 5);
     assert_eq!(out.stdout_str(), "", "retained messages left");
@@ -441,7 +443,7 @@ fn sub_filter_out_no_eol_and_verbose() {
 #[test]
 fn persistent_session_exit_after_subscribe_and_unsubscribe() {
     let broker = Broker::start();
-    let out = linnet(&[
+    linnet(&[
         "sub",
         "-p",
         &broker.tcp,
@@ -455,9 +457,9 @@ fn persistent_session_exit_after_subscribe_and_unsubscribe() {
         "-t",
         "ps/b",
         "-E",
-    ]);
-    assert_eq!(out.code(), 0, "{}", out.stderr);
-    let out = linnet(&[
+    ])
+    .expect_success();
+    linnet(&[
         "sub",
         "-p",
         &broker.tcp,
@@ -467,8 +469,8 @@ fn persistent_session_exit_after_subscribe_and_unsubscribe() {
         "-U",
         "ps/a",
         "-E",
-    ]);
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    ])
+    .expect_success();
     broker.publish(&["-t", "ps/a", "-m", "unsubscribed", "-q", "1"]);
     broker.publish(&["-t", "ps/b", "-m", "queued", "-q", "1"]);
     let out = linnet(&[
@@ -488,8 +490,8 @@ fn persistent_session_exit_after_subscribe_and_unsubscribe() {
         "10",
         "-F",
         "%t %p %q",
-    ]);
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    ])
+    .expect_success();
     assert_eq!(out.stdout_str(), "ps/b queued 1\n");
 }
 
@@ -559,8 +561,7 @@ fn v5_properties_from_pub_reach_sub_format() {
         "bye",
     ]);
     broker.publish(&["-V", "5", "-t", "props/two", "-m", "y"]);
-    let out = sub.finish();
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let out = sub.finish().expect_success();
     let text = out.stdout_str();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
@@ -629,8 +630,7 @@ fn websocket_and_urls() {
     );
     let url = format!("mqtt://someone:secret@127.0.0.1:{}/ws/c", broker.tcp);
     ok(LINNET, &["pub", "-L", &url, "-m", "mqtt url"], None);
-    let out = sub.finish();
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let out = sub.finish().expect_success();
     assert_eq!(
         out.stdout_str(),
         "ws/a over ws\nws/b ws url\nws/c mqtt url\n"
@@ -886,8 +886,8 @@ fn will_is_published_when_the_client_dies() {
         "20",
         "-F",
         "%t %p %r %P",
-    ]);
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    ])
+    .expect_success();
     assert_eq!(out.stdout_str(), "will/t gone 1 why:killed\n");
     // Without --will-topic, the other will flags are refused.
     let out = linnet(&["pub", "-t", "a", "-m", "b", "--will-payload", "x"]);
@@ -1087,8 +1087,7 @@ fn rr_request_response() {
         &correlation,
     ]);
     rr.wait_stdout();
-    let out = rr.finish();
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let out = rr.finish().expect_success();
     assert_eq!(out.stdout_str(), format!("replies/me pong {correlation}\n"));
 
     let out = linnet(&[
@@ -1493,7 +1492,6 @@ fn sub_reconnect_survives_a_broker_restart() {
         broker.publish(&["-t", "rc/x", "-m", "back"]);
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = sub.finish();
-    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let out = sub.finish().expect_success();
     assert_eq!(out.stdout_str(), "rc/x back\n");
 }
