@@ -48,13 +48,30 @@ impl Tcp {
         Self(Arc::new(stream))
     }
 
-    /// A read returned less than it had room for: the socket is drained, so forget its
-    /// readiness now rather than learn it from one more `read` that would block (tokio's
-    /// own reads do the same; a newer readiness event is not lost, tokio checks its tick).
-    fn drained(&self) {
+    /// Runs one non-blocking `read` (`read` returns the bytes read and the room it had).
+    /// A read that got less than it had room for drained the socket: its readiness is then
+    /// forgotten now, rather than learnt from one more `read` that would block, as tokio's
+    /// own reads do. The readiness is taken before the read, so an event that arrives after
+    /// it is kept (tokio clears only the event it was given); `None`: not readable yet.
+    fn read_once(
+        &self,
+        read: impl FnOnce() -> io::Result<(usize, usize)>,
+    ) -> Option<io::Result<usize>> {
+        let mut outcome = None;
         let _ = self.0.try_io(Interest::READABLE, || {
-            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            let result = read();
+            let drained = matches!(result, Ok((n, room)) if n < room);
+            outcome = Some(result.map(|(n, _)| n));
+            if drained {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
         });
+        match outcome {
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => None,
+            other => other,
+        }
     }
 }
 
@@ -73,15 +90,9 @@ impl Transport for Tcp {
             // `try_read_buf` writes into the spare capacity without zeroing it first, and
             // clears the readiness when the socket has nothing more.
             let room = buf.capacity() - buf.len();
-            match self.0.try_read_buf(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Ok(read) => {
-                    if read < room {
-                        self.drained();
-                    }
-                    return Poll::Ready(Ok(read));
-                }
-                other => return Poll::Ready(other),
+            let socket = &self.0;
+            if let Some(result) = self.read_once(|| socket.try_read_buf(buf).map(|n| (n, room))) {
+                return Poll::Ready(result);
             }
         }
     }
@@ -100,16 +111,10 @@ impl AsyncRead for Tcp {
         loop {
             ready!(self.0.poll_read_ready(cx))?;
             let room = buf.remaining();
-            match self.0.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    if n < room {
-                        self.drained();
-                    }
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+            let socket = &self.0;
+            let unfilled = buf.initialize_unfilled();
+            if let Some(result) = self.read_once(|| socket.try_read(unfilled).map(|n| (n, room))) {
+                return Poll::Ready(result.map(|n| buf.advance(n)));
             }
         }
     }
