@@ -13,9 +13,10 @@ use linnet_client::{
     SubscribeProperties, SubscriptionOptions, Transport,
 };
 use linnet_proto::{ConnAck, Packet, PubResponse, Publish, SubAck, TopicName};
-use linnet_testkit::client_support::{connect, fake_server, next_message, within, Peer, LIMIT};
+use linnet_testkit::client_support::{
+    connect, fake_pair, fake_server, next_message, within, Peer, LIMIT,
+};
 use linnet_testkit::TestBroker;
-use tokio::net::TcpListener;
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
@@ -252,15 +253,11 @@ async fn mqtt_4_6_0_2_acks_go_out_in_arrival_order_and_qos2_is_delivered_once() 
     // covers: [MQTT-4.6.0-3] [MQTT-4.3.3-10] [MQTT-4.3.3-11] [MQTT-4.5.0-2] [MQTT-4.3.2-4] [MQTT-4.3.3-8]
     // covers: [v311:MQTT-4.6.0-2] [v311:MQTT-4.6.0-3] [v311:MQTT-4.5.0-2] [v311:MQTT-4.3.3-2] [v311:MQTT-4.3.2-2]
     for version in VERSIONS {
-        let (listener, addr) = fake_server().await;
-        let o = ConnectOptions::new("127.0.0.1", addr.port()).version(version);
-        let connecting = tokio::spawn(Client::connect(o));
-        let (mut peer, _) = Peer::accept(&listener).await;
-        peer.connack(false, None).await;
-        let (_client, mut messages, _) = within("connect", connecting)
-            .await
-            .expect("task")
-            .expect("connect");
+        let (_listener, mut peer, _client, mut messages) = fake_pair(
+            |port| ConnectOptions::new("127.0.0.1", port).version(version),
+            None,
+        )
+        .await;
         for id in [5u16, 3, 9] {
             peer.send(Publish::new("t/1", "q1").with_qos(QoS::AtLeastOnce, NonZeroU16::new(id)))
                 .await;
@@ -317,17 +314,15 @@ fn pid(id: u16) -> NonZeroU16 {
 
 #[tokio::test]
 async fn manual_ack_sends_no_puback_until_ack_and_keeps_order() {
-    let (listener, addr) = fake_server().await;
-    let o = ConnectOptions::new("127.0.0.1", addr.port())
-        .version(V5)
-        .manual_ack(true);
-    let connecting = tokio::spawn(Client::connect(o));
-    let (mut peer, _) = Peer::accept(&listener).await;
-    peer.connack(false, None).await;
-    let (client, mut messages, _) = within("connect", connecting)
-        .await
-        .expect("task")
-        .expect("connect");
+    let (_listener, mut peer, client, mut messages) = fake_pair(
+        |port| {
+            ConnectOptions::new("127.0.0.1", port)
+                .version(V5)
+                .manual_ack(true)
+        },
+        None,
+    )
+    .await;
     peer.send(Publish::new("a", "1").with_qos(QoS::AtLeastOnce, NonZeroU16::new(1)))
         .await;
     peer.send(Publish::new("a", "2").with_qos(QoS::AtLeastOnce, NonZeroU16::new(2)))
@@ -366,19 +361,15 @@ async fn manual_ack_sends_no_puback_until_ack_and_keeps_order() {
 #[tokio::test]
 async fn mqtt_3_3_4_7_client_respects_the_server_receive_maximum() {
     // covers: [MQTT-3.3.4-8]
-    let (listener, addr) = fake_server().await;
-    let o = ConnectOptions::new("127.0.0.1", addr.port()).version(V5);
-    let connecting = tokio::spawn(Client::connect(o));
-    let (mut peer, _) = Peer::accept(&listener).await;
     let props = linnet_proto::ConnAckProperties {
         receive_maximum: NonZeroU16::new(2),
         ..Default::default()
     };
-    peer.connack(false, Some(props)).await;
-    let (client, _messages, _) = within("connect", connecting)
-        .await
-        .expect("task")
-        .expect("connect");
+    let (_listener, mut peer, client, _messages) = fake_pair(
+        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
+        Some(props),
+    )
+    .await;
     let mut publishes = Vec::new();
     for i in 0..5 {
         let c = client.clone();
@@ -513,15 +504,11 @@ async fn mqtt_3_2_2_21_server_keep_alive_replaces_the_client_value() {
 
 #[tokio::test]
 async fn malformed_packet_from_the_server_ends_with_disconnect_0x81() {
-    let (listener, addr) = fake_server().await;
-    let o = ConnectOptions::new("127.0.0.1", addr.port()).version(V5);
-    let connecting = tokio::spawn(Client::connect(o));
-    let (mut peer, _) = Peer::accept(&listener).await;
-    peer.connack(false, None).await;
-    let (client, mut messages, _) = within("connect", connecting)
-        .await
-        .expect("task")
-        .expect("connect");
+    let (_listener, mut peer, client, mut messages) = fake_pair(
+        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
+        None,
+    )
+    .await;
     // PUBLISH with QoS 3 is malformed.
     peer.send_bytes(&[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01])
         .await;
@@ -588,19 +575,15 @@ async fn mqtt_3_3_2_10_incoming_alias_above_our_maximum_is_0x94() {
 #[tokio::test]
 async fn mqtt_3_2_2_17_outgoing_aliases_are_automatic_and_within_the_server_maximum() {
     // covers: [MQTT-3.3.2-9]
-    let (listener, addr) = fake_server().await;
-    let o = ConnectOptions::new("127.0.0.1", addr.port()).version(V5);
-    let connecting = tokio::spawn(Client::connect(o));
-    let (mut peer, _) = Peer::accept(&listener).await;
     let props = linnet_proto::ConnAckProperties {
         topic_alias_maximum: Some(2),
         ..Default::default()
     };
-    peer.connack(false, Some(props)).await;
-    let (client, _m, _) = within("connect", connecting)
-        .await
-        .expect("task")
-        .expect("connect");
+    let (_listener, mut peer, client, _m) = fake_pair(
+        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
+        Some(props),
+    )
+    .await;
     let mut seen = Vec::new();
     for topic in ["a", "a", "b", "c", "b", "a"] {
         within(
@@ -632,15 +615,11 @@ async fn mqtt_3_2_2_17_outgoing_aliases_are_automatic_and_within_the_server_maxi
 
 #[tokio::test]
 async fn mqtt_3_2_2_18_no_aliases_when_the_server_allows_none() {
-    let (listener, addr) = fake_server().await;
-    let o = ConnectOptions::new("127.0.0.1", addr.port()).version(V5);
-    let connecting = tokio::spawn(Client::connect(o));
-    let (mut peer, _) = Peer::accept(&listener).await;
-    peer.connack(false, None).await;
-    let (client, _m, _) = within("connect", connecting)
-        .await
-        .expect("task")
-        .expect("connect");
+    let (_listener, mut peer, client, _m) = fake_pair(
+        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
+        None,
+    )
+    .await;
     for _ in 0..3 {
         within("publish", client.publish("a", "x", QoS::AtMostOnce, false))
             .await
@@ -841,21 +820,17 @@ async fn retained_messages_and_will_with_disconnect_0x04() {
 #[tokio::test]
 async fn server_limits_are_respected_before_sending() {
     // covers: [MQTT-3.2.2-11] [MQTT-3.2.2-14] [MQTT-3.2.2-15]
-    let (listener, addr) = fake_server().await;
-    let o = ConnectOptions::new("127.0.0.1", addr.port()).version(V5);
-    let connecting = tokio::spawn(Client::connect(o));
-    let (mut peer, _) = Peer::accept(&listener).await;
     let props = linnet_proto::ConnAckProperties {
         maximum_qos: Some(QoS::AtLeastOnce),
         retain_available: Some(false),
         maximum_packet_size: NonZeroU32::new(64),
         ..Default::default()
     };
-    peer.connack(false, Some(props)).await;
-    let (client, _m, _) = within("connect", connecting)
-        .await
-        .expect("task")
-        .expect("connect");
+    let (_listener, mut peer, client, _m) = fake_pair(
+        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
+        Some(props),
+    )
+    .await;
     let e = client
         .publish("t", "x", QoS::ExactlyOnce, false)
         .await
@@ -1188,15 +1163,11 @@ fn blocking_one_shot_helpers() {
 async fn mqtt_4_6_0_4_pubrels_follow_the_order_of_pubrecs() {
     // covers: [v311:MQTT-4.6.0-4] [v311:MQTT-4.3.3-1]
     for version in VERSIONS {
-        let (listener, addr) = fake_server().await;
-        let o = ConnectOptions::new("127.0.0.1", addr.port()).version(version);
-        let connecting = tokio::spawn(Client::connect(o));
-        let (mut peer, _) = Peer::accept(&listener).await;
-        peer.connack(false, None).await;
-        let (client, _m, _) = within("connect", connecting)
-            .await
-            .expect("task")
-            .expect("connect");
+        let (_listener, mut peer, client, _m) = fake_pair(
+            |port| ConnectOptions::new("127.0.0.1", port).version(version),
+            None,
+        )
+        .await;
         let c = client.clone();
         let all = tokio::spawn(async move {
             futures_util::future::join_all(
@@ -1233,15 +1204,11 @@ async fn mqtt_4_6_0_4_pubrels_follow_the_order_of_pubrecs() {
 async fn mqtt311_2_3_1_2_each_new_packet_gets_an_unused_packet_id() {
     // covers: [MQTT-2.2.1-3] [MQTT-4.3.2-1] [MQTT-4.3.3-1]
     for version in VERSIONS {
-        let (listener, addr) = fake_server().await;
-        let o = ConnectOptions::new("127.0.0.1", addr.port()).version(version);
-        let connecting = tokio::spawn(Client::connect(o));
-        let (mut peer, _) = Peer::accept(&listener).await;
-        peer.connack(false, None).await;
-        let (client, _m, _) = within("connect", connecting)
-            .await
-            .expect("task")
-            .expect("connect");
+        let (_listener, mut peer, client, _m) = fake_pair(
+            |port| ConnectOptions::new("127.0.0.1", port).version(version),
+            None,
+        )
+        .await;
         for i in 0..20u8 {
             let c = client.clone();
             let qos = if i % 2 == 0 {
@@ -1291,17 +1258,15 @@ async fn mqtt311_3_1_3_7_empty_client_id_requires_clean_session() {
 async fn mqtt_3_14_4_1_client_closes_and_sends_nothing_after_disconnect() {
     // covers: [MQTT-3.14.4-2] [v311:MQTT-3.14.4-1] [v311:MQTT-3.14.4-2]
     for version in VERSIONS {
-        let (listener, addr) = fake_server().await;
-        let o = ConnectOptions::new("127.0.0.1", addr.port())
-            .version(version)
-            .keep_alive(Duration::from_secs(1));
-        let connecting = tokio::spawn(Client::connect(o));
-        let (mut peer, _) = Peer::accept(&listener).await;
-        peer.connack(false, None).await;
-        let (client, _m, _) = within("connect", connecting)
-            .await
-            .expect("task")
-            .expect("connect");
+        let (_listener, mut peer, client, _m) = fake_pair(
+            |port| {
+                ConnectOptions::new("127.0.0.1", port)
+                    .version(version)
+                    .keep_alive(Duration::from_secs(1))
+            },
+            None,
+        )
+        .await;
         within("disconnect", client.disconnect()).await.expect("ok");
         assert!(matches!(peer.recv().await, Some(Packet::Disconnect(_))));
         assert_eq!(
@@ -1520,22 +1485,6 @@ fn quick() -> Backoff {
         initial: Duration::from_millis(20),
         max: Duration::from_millis(40),
     }
-}
-
-/// A fake server and a client connected to it with `o` (CONNACK with `props`).
-async fn fake_pair(
-    o: impl FnOnce(u16) -> ConnectOptions,
-    props: Option<linnet_proto::ConnAckProperties>,
-) -> (TcpListener, Peer, Client, Messages) {
-    let (listener, addr) = fake_server().await;
-    let connecting = tokio::spawn(Client::connect(o(addr.port())));
-    let (mut peer, _) = Peer::accept(&listener).await;
-    peer.connack(false, props).await;
-    let (client, messages, _) = within("connect", connecting)
-        .await
-        .expect("task")
-        .expect("connect");
-    (listener, peer, client, messages)
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use linnet_client::{
 };
 use linnet_proto::{ConnAck, Disconnect, Packet, PubResponse, SubAck};
 use linnet_testkit::client_support::{
-    fake_server, fast_backoff, is_connected, is_disconnected, wait_event, within, Peer,
+    fake_pair, fake_server, fast_backoff, is_connected, is_disconnected, wait_event, within, Peer,
     RestartScenario,
 };
 use linnet_testkit::TestBroker;
@@ -114,18 +114,16 @@ async fn mqtt_4_4_0_1_client_resends_unacked_publish_with_dup() {
 
 #[tokio::test]
 async fn mqtt_3_2_2_5_session_lost_resubscribes_and_resends_as_new_messages() {
-    let (listener, addr) = fake_server().await;
-    let o = ConnectOptions::new("127.0.0.1", addr.port())
-        .version(V5)
-        .session_expiry(60)
-        .reconnect(fast_backoff());
-    let connecting = tokio::spawn(Client::connect(o));
-    let (mut peer, _) = Peer::accept(&listener).await;
-    peer.send(ConnAck::new(false, ReasonCode::SUCCESS)).await;
-    let (client, mut messages, _) = within("connect", connecting)
-        .await
-        .expect("task")
-        .expect("connect");
+    let (listener, mut peer, client, mut messages) = fake_pair(
+        |port| {
+            ConnectOptions::new("127.0.0.1", port)
+                .version(V5)
+                .session_expiry(60)
+                .reconnect(fast_backoff())
+        },
+        None,
+    )
+    .await;
     let c = client.clone();
     let sub = tokio::spawn(async move {
         c.subscribe_many(

@@ -87,6 +87,24 @@ pub async fn fake_server() -> (TcpListener, SocketAddr) {
     (listener, addr)
 }
 
+/// A fake server and a client connected to it with the options `options` builds for the
+/// server's port (CONNACK: no session present, with `properties` if given). The listener
+/// stays open for reconnects as long as the caller keeps it.
+pub async fn fake_pair(
+    options: impl FnOnce(u16) -> ConnectOptions,
+    properties: Option<ConnAckProperties>,
+) -> (TcpListener, Peer, Client, Messages) {
+    let (listener, addr) = fake_server().await;
+    let connecting = tokio::spawn(Client::connect(options(addr.port())));
+    let (mut peer, _) = Peer::accept(&listener).await;
+    peer.connack(false, properties).await;
+    let (client, messages, _) = within("connect", connecting)
+        .await
+        .expect("task")
+        .expect("connect");
+    (listener, peer, client, messages)
+}
+
 /// One accepted connection of a fake server.
 #[derive(Debug)]
 pub struct Peer {
