@@ -154,22 +154,16 @@ async fn mqtt_4_3_3_4_client_sends_pubrel_and_completes_on_pubcomp() {
     });
     let (mut peer, _) = Peer::accept(&listener).await;
     peer.connack(false, None).await;
-    let Packet::Publish(p0) = peer.expect().await else {
-        panic!("PUBLISH")
-    };
+    let p0 = peer.expect_publish().await;
     assert_eq!(
         (p0.qos, p0.dup, p0.packet_id),
         (QoS::AtMostOnce, false, None)
     );
-    let Packet::Publish(p1) = peer.expect().await else {
-        panic!("PUBLISH")
-    };
+    let p1 = peer.expect_publish().await;
     assert_eq!((p1.qos, p1.dup), (QoS::AtLeastOnce, false));
     let id1 = p1.packet_id.expect("id");
     peer.send(Packet::PubAck(PubResponse::new(id1))).await;
-    let Packet::Publish(p2) = peer.expect().await else {
-        panic!("PUBLISH")
-    };
+    let p2 = peer.expect_publish().await;
     assert_eq!((p2.qos, p2.dup), (QoS::ExactlyOnce, false));
     let id2 = p2.packet_id.expect("id");
     peer.send(Packet::PubRec(PubResponse::new(id2))).await;
@@ -196,17 +190,13 @@ async fn mqtt_4_4_0_2_failed_puback_is_a_typed_error_and_not_retransmitted() {
     });
     let (mut peer, _) = Peer::accept(&listener).await;
     peer.connack(false, None).await;
-    let Packet::Publish(p) = peer.expect().await else {
-        panic!("PUBLISH")
-    };
+    let p = peer.expect_publish().await;
     peer.send(Packet::PubAck(PubResponse::with_reason(
         p.packet_id.expect("id"),
         ReasonCode::NOT_AUTHORIZED,
     )))
     .await;
-    let Packet::Publish(p) = peer.expect().await else {
-        panic!("PUBLISH")
-    };
+    let p = peer.expect_publish().await;
     peer.send(Packet::PubRec(PubResponse::with_reason(
         p.packet_id.expect("id"),
         ReasonCode::QUOTA_EXCEEDED,
@@ -381,9 +371,7 @@ async fn mqtt_3_3_4_7_client_respects_the_server_receive_maximum() {
     }
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let Packet::Publish(p) = peer.expect().await else {
-            panic!("PUBLISH")
-        };
+        let p = peer.expect_publish().await;
         ids.push(p.packet_id.expect("id"));
     }
     // The window is full: a SUBSCRIBE still goes out, a third PUBLISH does not.
@@ -411,9 +399,7 @@ async fn mqtt_3_3_4_7_client_respects_the_server_receive_maximum() {
         peer.send(Packet::PubAck(PubResponse::new(id))).await;
         acked += 1;
         if acked <= 3 {
-            let Packet::Publish(p) = peer.expect().await else {
-                panic!("PUBLISH")
-            };
+            let p = peer.expect_publish().await;
             payloads.push(p.payload.clone());
             ids.push(p.packet_id.expect("id"));
         }
@@ -592,9 +578,7 @@ async fn mqtt_3_2_2_17_outgoing_aliases_are_automatic_and_within_the_server_maxi
         )
         .await
         .expect("sent");
-        let Packet::Publish(p) = peer.expect().await else {
-            panic!("PUBLISH")
-        };
+        let p = peer.expect_publish().await;
         seen.push((
             p.topic.to_string(),
             p.properties.topic_alias.map(NonZeroU16::get),
@@ -624,9 +608,7 @@ async fn mqtt_3_2_2_18_no_aliases_when_the_server_allows_none() {
         within("publish", client.publish("a", "x", QoS::AtMostOnce, false))
             .await
             .expect("sent");
-        let Packet::Publish(p) = peer.expect().await else {
-            panic!("PUBLISH")
-        };
+        let p = peer.expect_publish().await;
         assert_eq!((p.topic.as_ref(), p.properties.topic_alias), ("a", None));
     }
     // An alias the application sets is ignored (aliases are automatic), not sent.
@@ -635,9 +617,7 @@ async fn mqtt_3_2_2_18_no_aliases_when_the_server_allows_none() {
     within("publish", client.publish_message(m))
         .await
         .expect("sent");
-    let Packet::Publish(p) = peer.expect().await else {
-        panic!("PUBLISH")
-    };
+    let p = peer.expect_publish().await;
     assert_eq!((p.topic.as_ref(), p.properties.topic_alias), ("a", None));
 }
 
@@ -849,9 +829,7 @@ async fn server_limits_are_respected_before_sending() {
     within("publish", client.publish("t", "ok", QoS::AtMostOnce, false))
         .await
         .expect("sent");
-    let Packet::Publish(p) = peer.expect().await else {
-        panic!("PUBLISH")
-    };
+    let p = peer.expect_publish().await;
     assert_eq!(&p.payload[..], b"ok", "nothing refused reached the wire");
 }
 
@@ -1177,9 +1155,7 @@ async fn mqtt_4_6_0_4_pubrels_follow_the_order_of_pubrecs() {
         });
         let mut ids = Vec::new();
         for _ in 0..3 {
-            let Packet::Publish(p) = peer.expect().await else {
-                panic!("PUBLISH")
-            };
+            let p = peer.expect_publish().await;
             ids.push(p.packet_id.expect("id"));
         }
         for i in [2, 0, 1] {
@@ -1605,9 +1581,7 @@ async fn topic_aliases_are_automatic_and_an_empty_topic_is_invalid() {
     within("publish", client.publish_message(m))
         .await
         .expect("sent");
-    let Packet::Publish(p) = peer.expect().await else {
-        panic!("PUBLISH")
-    };
+    let p = peer.expect_publish().await;
     assert_eq!(
         (p.topic.as_ref(), p.properties.topic_alias),
         ("a", NonZeroU16::new(1))
@@ -1636,9 +1610,7 @@ async fn a_size_rejected_publish_registers_no_topic_alias() {
     within("publish", client.publish("a", "x", QoS::AtMostOnce, false))
         .await
         .expect("sent");
-    let Packet::Publish(p) = peer.expect().await else {
-        panic!("PUBLISH")
-    };
+    let p = peer.expect_publish().await;
     assert_eq!(
         (p.topic.as_ref(), p.properties.topic_alias),
         ("a", NonZeroU16::new(1)),
@@ -1659,9 +1631,7 @@ async fn a_pending_unsubscribe_is_not_undone_by_the_resubscribe_after_a_session_
     .await;
     let c = client.clone();
     let sub = tokio::spawn(async move { c.subscribe("a", QoS::AtMostOnce).await });
-    let Packet::Subscribe(s) = peer.expect().await else {
-        panic!("SUBSCRIBE")
-    };
+    let s = peer.expect_subscribe().await;
     peer.send(SubAck::new(s.packet_id, vec![ReasonCode::SUCCESS]))
         .await;
     within("subscribe", sub)
@@ -1717,9 +1687,7 @@ async fn mqtt_3_3_4_7_resent_publishes_respect_the_new_receive_maximum() {
     }
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let Packet::Publish(p) = peer.expect().await else {
-            panic!("PUBLISH")
-        };
+        let p = peer.expect_publish().await;
         ids.push((p.packet_id.expect("id"), p.payload.clone()));
     }
     drop(peer);
@@ -1730,9 +1698,7 @@ async fn mqtt_3_3_4_7_resent_publishes_respect_the_new_receive_maximum() {
     };
     peer.connack(true, Some(props)).await;
     for (n, (id, payload)) in ids.iter().enumerate() {
-        let Packet::Publish(p) = peer.expect().await else {
-            panic!("PUBLISH")
-        };
+        let p = peer.expect_publish().await;
         assert_eq!(
             (p.packet_id, p.dup, &p.payload),
             (Some(*id), true, payload),
@@ -1823,9 +1789,7 @@ async fn refused_resubscribes_are_an_event_and_forgotten() {
         )
         .await
     });
-    let Packet::Subscribe(s) = peer.expect().await else {
-        panic!("SUBSCRIBE")
-    };
+    let s = peer.expect_subscribe().await;
     peer.send(SubAck::new(
         s.packet_id,
         vec![ReasonCode::SUCCESS, ReasonCode::SUCCESS],

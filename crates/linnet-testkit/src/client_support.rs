@@ -12,7 +12,8 @@ use bytes::BytesMut;
 use futures_util::future::join_all;
 use linnet_client::{Backoff, Client, ConnectOptions, Event, Message, Messages, QoS};
 use linnet_proto::{
-    ConnAck, ConnAckProperties, Connect, Decoder, Packet, ProtocolVersion, ReasonCode,
+    ConnAck, ConnAckProperties, Connect, Decoder, Packet, ProtocolVersion, Publish, ReasonCode,
+    Subscribe,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -168,6 +169,22 @@ impl Peer {
     /// The next packet, which must come before the client closes the connection.
     pub async fn expect(&mut self) -> Packet {
         self.recv().await.expect("a packet, not a close")
+    }
+
+    /// The next packet, which must be a PUBLISH.
+    pub async fn expect_publish(&mut self) -> Publish {
+        match self.expect().await {
+            Packet::Publish(p) => p,
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+
+    /// The next packet, which must be a SUBSCRIBE.
+    pub async fn expect_subscribe(&mut self) -> Subscribe {
+        match self.expect().await {
+            Packet::Subscribe(s) => s,
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        }
     }
 
     /// Asserts that the client sends nothing for `d` (a check that can only miss a bug under
