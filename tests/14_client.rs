@@ -25,6 +25,11 @@ fn opts(broker: &TestBroker, version: ProtocolVersion) -> ConnectOptions {
     ConnectOptions::new("127.0.0.1", broker.tcp.port()).version(version)
 }
 
+/// Options for a fake server's port with only the protocol version set.
+fn with_version(version: ProtocolVersion) -> impl FnOnce(u16) -> ConnectOptions {
+    move |port| ConnectOptions::new("127.0.0.1", port).version(version)
+}
+
 async fn expect_no_message(messages: &mut Messages, quiet: Duration) {
     if let Ok(Some(m)) = tokio::time::timeout(quiet, messages.recv()).await {
         panic!("expected no message, got {m:?}");
@@ -243,11 +248,8 @@ async fn mqtt_4_6_0_2_acks_go_out_in_arrival_order_and_qos2_is_delivered_once() 
     // covers: [MQTT-4.6.0-3] [MQTT-4.3.3-10] [MQTT-4.3.3-11] [MQTT-4.5.0-2] [MQTT-4.3.2-4] [MQTT-4.3.3-8]
     // covers: [v311:MQTT-4.6.0-2] [v311:MQTT-4.6.0-3] [v311:MQTT-4.5.0-2] [v311:MQTT-4.3.3-2] [v311:MQTT-4.3.2-2]
     for version in VERSIONS {
-        let (_listener, mut peer, _client, mut messages) = fake_pair(
-            |port| ConnectOptions::new("127.0.0.1", port).version(version),
-            None,
-        )
-        .await;
+        let (_listener, mut peer, _client, mut messages) =
+            fake_pair(with_version(version), None).await;
         for id in [5u16, 3, 9] {
             peer.send(Publish::new("t/1", "q1").with_qos(QoS::AtLeastOnce, NonZeroU16::new(id)))
                 .await;
@@ -355,11 +357,7 @@ async fn mqtt_3_3_4_7_client_respects_the_server_receive_maximum() {
         receive_maximum: NonZeroU16::new(2),
         ..Default::default()
     };
-    let (_listener, mut peer, client, _messages) = fake_pair(
-        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
-        Some(props),
-    )
-    .await;
+    let (_listener, mut peer, client, _messages) = fake_pair(with_version(V5), Some(props)).await;
     let mut publishes = Vec::new();
     for i in 0..5 {
         let c = client.clone();
@@ -490,11 +488,7 @@ async fn mqtt_3_2_2_21_server_keep_alive_replaces_the_client_value() {
 
 #[tokio::test]
 async fn malformed_packet_from_the_server_ends_with_disconnect_0x81() {
-    let (_listener, mut peer, client, mut messages) = fake_pair(
-        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
-        None,
-    )
-    .await;
+    let (_listener, mut peer, client, mut messages) = fake_pair(with_version(V5), None).await;
     // PUBLISH with QoS 3 is malformed.
     peer.send_bytes(&[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01])
         .await;
@@ -565,11 +559,7 @@ async fn mqtt_3_2_2_17_outgoing_aliases_are_automatic_and_within_the_server_maxi
         topic_alias_maximum: Some(2),
         ..Default::default()
     };
-    let (_listener, mut peer, client, _m) = fake_pair(
-        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
-        Some(props),
-    )
-    .await;
+    let (_listener, mut peer, client, _m) = fake_pair(with_version(V5), Some(props)).await;
     let mut seen = Vec::new();
     for topic in ["a", "a", "b", "c", "b", "a"] {
         within(
@@ -599,11 +589,7 @@ async fn mqtt_3_2_2_17_outgoing_aliases_are_automatic_and_within_the_server_maxi
 
 #[tokio::test]
 async fn mqtt_3_2_2_18_no_aliases_when_the_server_allows_none() {
-    let (_listener, mut peer, client, _m) = fake_pair(
-        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
-        None,
-    )
-    .await;
+    let (_listener, mut peer, client, _m) = fake_pair(with_version(V5), None).await;
     for _ in 0..3 {
         within("publish", client.publish("a", "x", QoS::AtMostOnce, false))
             .await
@@ -806,11 +792,7 @@ async fn server_limits_are_respected_before_sending() {
         maximum_packet_size: NonZeroU32::new(64),
         ..Default::default()
     };
-    let (_listener, mut peer, client, _m) = fake_pair(
-        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
-        Some(props),
-    )
-    .await;
+    let (_listener, mut peer, client, _m) = fake_pair(with_version(V5), Some(props)).await;
     let e = client
         .publish("t", "x", QoS::ExactlyOnce, false)
         .await
@@ -1141,11 +1123,7 @@ fn blocking_one_shot_helpers() {
 async fn mqtt_4_6_0_4_pubrels_follow_the_order_of_pubrecs() {
     // covers: [v311:MQTT-4.6.0-4] [v311:MQTT-4.3.3-1]
     for version in VERSIONS {
-        let (_listener, mut peer, client, _m) = fake_pair(
-            |port| ConnectOptions::new("127.0.0.1", port).version(version),
-            None,
-        )
-        .await;
+        let (_listener, mut peer, client, _m) = fake_pair(with_version(version), None).await;
         let c = client.clone();
         let all = tokio::spawn(async move {
             futures_util::future::join_all(
@@ -1180,11 +1158,7 @@ async fn mqtt_4_6_0_4_pubrels_follow_the_order_of_pubrecs() {
 async fn mqtt311_2_3_1_2_each_new_packet_gets_an_unused_packet_id() {
     // covers: [MQTT-2.2.1-3] [MQTT-4.3.2-1] [MQTT-4.3.3-1]
     for version in VERSIONS {
-        let (_listener, mut peer, client, _m) = fake_pair(
-            |port| ConnectOptions::new("127.0.0.1", port).version(version),
-            None,
-        )
-        .await;
+        let (_listener, mut peer, client, _m) = fake_pair(with_version(version), None).await;
         for i in 0..20u8 {
             let c = client.clone();
             let qos = if i % 2 == 0 {
@@ -1467,11 +1441,7 @@ fn quick() -> Backoff {
 async fn mqtt_3_2_2_15_every_outgoing_packet_is_measured_and_a_failure_fails_the_call() {
     // Without a Maximum Packet Size from the server: a field MQTT cannot encode fails the
     // call (QoS 0 included) instead of hanging or being "written".
-    let (_listener, mut peer, client, _m) = fake_pair(
-        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
-        None,
-    )
-    .await;
+    let (_listener, mut peer, client, _m) = fake_pair(with_version(V5), None).await;
     for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
         let mut m = OutgoingMessage::new("t", "x").qos(qos);
         m.properties.content_type = Some("c".repeat(70_000).into());
@@ -1488,11 +1458,7 @@ async fn mqtt_3_2_2_15_every_outgoing_packet_is_measured_and_a_failure_fails_the
         maximum_packet_size: NonZeroU32::new(64),
         ..Default::default()
     };
-    let (_listener2, mut peer2, client2, _m2) = fake_pair(
-        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
-        Some(props),
-    )
-    .await;
+    let (_listener2, mut peer2, client2, _m2) = fake_pair(with_version(V5), Some(props)).await;
     let long = "f".repeat(100);
     let err = within("subscribe", client2.subscribe(&long, QoS::AtMostOnce))
         .await
@@ -1564,11 +1530,7 @@ async fn topic_aliases_are_automatic_and_an_empty_topic_is_invalid() {
         topic_alias_maximum: Some(2),
         ..Default::default()
     };
-    let (_listener, mut peer, client, _m) = fake_pair(
-        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
-        Some(props),
-    )
-    .await;
+    let (_listener, mut peer, client, _m) = fake_pair(with_version(V5), Some(props)).await;
     let mut m = OutgoingMessage::new("", "x");
     m.properties.topic_alias = NonZeroU16::new(1);
     let err = within("publish", client.publish_message(m))
@@ -1595,11 +1557,7 @@ async fn a_size_rejected_publish_registers_no_topic_alias() {
         maximum_packet_size: NonZeroU32::new(100),
         ..Default::default()
     };
-    let (_listener, mut peer, client, _m) = fake_pair(
-        |port| ConnectOptions::new("127.0.0.1", port).version(V5),
-        Some(props),
-    )
-    .await;
+    let (_listener, mut peer, client, _m) = fake_pair(with_version(V5), Some(props)).await;
     let err = within(
         "publish",
         client.publish("a", vec![0u8; 200], QoS::AtMostOnce, false),
