@@ -889,62 +889,52 @@ impl Parser<'_> {
         match self.peek()? {
             b'"' => self.string().map(Json::String),
             b'-' | b'0'..=b'9' => self.number(),
-            b'[' => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Some(Json::Array(items));
-                }
-                loop {
-                    self.ws();
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(Json::Array(items));
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'{' => {
-                self.i += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Some(Json::Object(members));
-                }
-                loop {
-                    self.ws();
-                    if self.peek()? != b'"' {
+            b'[' => self.items(b']', |p| p.value(depth + 1)).map(Json::Array),
+            b'{' => self
+                .items(b'}', |p| {
+                    if p.peek()? != b'"' {
                         return None;
                     }
-                    let key = self.string()?;
-                    self.ws();
-                    if self.peek()? != b':' {
+                    let key = p.string()?;
+                    p.ws();
+                    if p.peek()? != b':' {
                         return None;
                     }
-                    self.i += 1;
-                    self.ws();
-                    let value = self.value(depth + 1)?;
-                    members.push((key, value));
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Some(Json::Object(members));
-                        }
-                        _ => return None,
-                    }
-                }
-            }
+                    p.i += 1;
+                    p.ws();
+                    Some((key, p.value(depth + 1)?))
+                })
+                .map(Json::Object),
             _ => None,
+        }
+    }
+
+    /// The comma-separated items of an array or object, from its opening byte through
+    /// `close`; `item` parses one item, whitespace around it skipped.
+    fn items<T>(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        self.i += 1;
+        let mut items = Vec::new();
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return Some(items);
+        }
+        loop {
+            self.ws();
+            items.push(item(self)?);
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                c if c == close => {
+                    self.i += 1;
+                    return Some(items);
+                }
+                _ => return None,
+            }
         }
     }
 
