@@ -154,6 +154,9 @@ pub struct Traffic {
     /// subscriber (0: unbounded). Keeps the run at the rate the whole path sustains instead
     /// of measuring how much a broker drops or buffers; applies to every QoS.
     pub window: u64,
+    /// How long a full delivery window may go without a delivery before its messages are
+    /// written off as lost and publishing goes on.
+    pub window_stall: Duration,
     /// Messages per publisher (`-L`); `None`: until the duration ends.
     pub limit: Option<u64>,
     /// How long publishers send (and `sub` / `conn` runs hold their connections).
@@ -173,6 +176,7 @@ impl Default for Traffic {
             pace: Pace::Max,
             inflight: 64,
             window: 100,
+            window_stall: Duration::from_millis(200),
             limit: None,
             duration: Duration::from_secs(10),
             drain: Duration::from_secs(5),

@@ -49,11 +49,10 @@ pub(crate) struct DeliveryWindow {
     /// Deliveries per message (subscribers of fan-out; 1 otherwise).
     pub(crate) copies: u64,
     pub(crate) max_messages: u64,
+    /// A full window with no delivery for this long is taken as lost messages (a broker that
+    /// drops them), and is emptied so the run goes on; the report still counts them as lost.
+    pub(crate) stall: Duration,
 }
-
-/// A full window with no delivery for this long is taken as lost messages (a broker that
-/// drops them), and is emptied so the run goes on; the report still counts them as lost.
-const WINDOW_STALL: Duration = Duration::from_millis(200);
 
 impl DeliveryWindow {
     /// Deliveries owed: sent x copies, less received and less what was written off.
@@ -66,7 +65,7 @@ impl DeliveryWindow {
             .saturating_sub(written_off)
     }
 
-    /// Writes off everything outstanding now (see [`WINDOW_STALL`]).
+    /// Writes off everything outstanding now (see [`DeliveryWindow::stall`]).
     fn write_off(&self, counters: &Counters) {
         let outstanding = self.outstanding(counters);
         counters
@@ -214,7 +213,9 @@ pub(crate) async fn run_publisher(
                 if room == 0 {
                     let received = counters.received.load(Ordering::Relaxed);
                     match stalled {
-                        Some((since, seen)) if seen == received && now - since >= WINDOW_STALL => {
+                        Some((since, seen))
+                            if seen == received && now - since >= delivery.stall =>
+                        {
                             delivery.write_off(&counters);
                             stalled = None;
                             room = delivery.room(&counters);

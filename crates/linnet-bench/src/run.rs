@@ -500,6 +500,7 @@ async fn execute(
         (interval_ns.is_none() && traffic.window > 0 && copies > 0).then(|| DeliveryWindow {
             copies,
             max_messages: traffic.window.saturating_mul(publishers),
+            stall: traffic.window_stall,
         });
     let mut pub_tasks = JoinSet::new();
     for (slot, (conn, template)) in pubs.conns.drain(..).zip(templates).enumerate() {
