@@ -246,50 +246,21 @@ pub fn markdown(result: &CompareResult) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Broker comparison\n\n{}\n", header(result));
     let _ = writeln!(out, "## Summary\n");
-    let mut head = "| case | measure |".to_owned();
-    let mut rule = "|---|---|".to_owned();
-    for name in &names {
-        let _ = write!(head, " {name} |");
-        rule.push_str("---:|");
-    }
-    for (i, name) in names.iter().enumerate() {
-        if i != base {
-            let _ = write!(head, " {name} / {} |", names[base]);
-            rule.push_str("---:|");
-        }
-    }
-    let _ = writeln!(out, "{head}\n{rule}");
-    for case in &cases {
-        let mut rows: Vec<(&str, Vec<Option<Spread>>)> = vec![(
-            case.rate_name(),
-            case.brokers.iter().map(|b| b.rate).collect(),
-        )];
-        if case.is_conn {
-            rows.push((
-                "bytes per connection",
-                case.brokers
-                    .iter()
-                    .map(|b| b.bytes_per_connection)
-                    .collect(),
-            ));
-        } else {
-            rows.push((
-                "p99 latency µs",
-                case.brokers.iter().map(|b| b.p99).collect(),
-            ));
-        }
-        for (measure, values) in rows {
-            let mut line = format!("| `{}` | {measure} |", case.label);
-            for value in &values {
-                let _ = write!(line, " {} |", opt_num(*value));
-            }
-            for (i, value) in values.iter().enumerate() {
-                if i != base {
-                    let _ = write!(line, " {} |", ratio_text(ratio(*value, values[base])));
-                }
-            }
-            let _ = writeln!(out, "{line}");
-        }
+    let summary = summary(result, &cases);
+    let _ = writeln!(
+        out,
+        "| case | measure | {} |\n|---|---|{}",
+        summary.columns.join(" | "),
+        "---:|".repeat(summary.columns.len())
+    );
+    for row in &summary.rows {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            row.case,
+            row.measure,
+            row.cells.join(" | ")
+        );
     }
     for case in &cases {
         let _ = writeln!(out, "\n## `{}`\n", case.label);
@@ -616,7 +587,7 @@ svg{display:block;margin:.6em 0;font-size:12px}svg .title{font-weight:600;font-s
     );
     let _ = write!(out, "<p>{}</p>", escape(&header(result)));
     let _ = write!(out, "<h2>Summary</h2>{}", ratio_chart(result, &cases));
-    out.push_str(&markdown_table_html(result, &cases));
+    out.push_str(&summary_table_html(result, &cases));
     for case in &cases {
         let _ = write!(out, "<h2><code>{}</code></h2>", escape(&case.label));
         let rates: Vec<Option<Spread>> = case.brokers.iter().map(|b| b.rate).collect();
@@ -677,60 +648,72 @@ svg{display:block;margin:.6em 0;font-size:12px}svg .title{font-weight:600;font-s
     out
 }
 
-fn markdown_table_html(result: &CompareResult, cases: &[CaseFigures]) -> String {
-    let names: Vec<&str> = result.job.brokers.iter().map(|b| b.name.as_str()).collect();
-    let base = result.job.baseline;
+fn summary_table_html(result: &CompareResult, cases: &[CaseFigures]) -> String {
+    let summary = summary(result, cases);
     let mut out = String::from("<table><tr><th>case</th><th>measure</th>");
-    for name in &names {
-        let _ = write!(out, "<th>{}</th>", escape(name));
-    }
-    for (i, name) in names.iter().enumerate() {
-        if i != base {
-            let _ = write!(out, "<th>{} / {}</th>", escape(name), escape(names[base]));
-        }
+    for column in &summary.columns {
+        let _ = write!(out, "<th>{}</th>", escape(column));
     }
     out.push_str("</tr>");
-    for case in cases {
-        let second: (&str, Vec<Option<Spread>>) = if case.is_conn {
-            (
-                "bytes per connection",
-                case.brokers
-                    .iter()
-                    .map(|b| b.bytes_per_connection)
-                    .collect(),
-            )
-        } else {
-            (
-                "p99 latency µs",
-                case.brokers.iter().map(|b| b.p99).collect(),
-            )
-        };
-        let rows = [
-            (
-                case.rate_name(),
-                case.brokers.iter().map(|b| b.rate).collect(),
-            ),
-            second,
-        ];
-        for (measure, values) in rows {
-            let _ = write!(
-                out,
-                "<tr><td><code>{}</code></td><td>{measure}</td>",
-                escape(&case.label)
-            );
-            for value in &values {
-                let _ = write!(out, "<td>{}</td>", opt_num(*value));
-            }
-            for (i, value) in values.iter().enumerate() {
-                if i != base {
-                    let _ = write!(out, "<td>{}</td>", ratio_text(ratio(*value, values[base])));
-                }
-            }
-            out.push_str("</tr>");
+    for row in &summary.rows {
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td>",
+            escape(&row.case),
+            row.measure
+        );
+        for cell in &row.cells {
+            let _ = write!(out, "<td>{cell}</td>");
         }
+        out.push_str("</tr>");
     }
     out.push_str("</table>");
     out
+}
+
+/// The summary both reports open with: per case, its rate and its p99 latency (memory for
+/// `conn`), each broker's median, then each broker's ratio to the baseline.
+struct Summary {
+    /// Broker names, then `name / baseline` for each other broker.
+    columns: Vec<String>,
+    rows: Vec<SummaryRow>,
+}
+
+/// A measure's name and how to read it from one broker's figures.
+type Measure = (&'static str, fn(&BrokerFigures) -> Option<Spread>);
+
+struct SummaryRow {
+    case: String,
+    measure: &'static str,
+    cells: Vec<String>,
+}
+
+fn summary(result: &CompareResult, cases: &[CaseFigures]) -> Summary {
+    let names: Vec<&str> = result.job.brokers.iter().map(|b| b.name.as_str()).collect();
+    let base = result.job.baseline;
+    let others = || (0..names.len()).filter(move |i| *i != base);
+    let mut columns: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    columns.extend(others().map(|i| format!("{} / {}", names[i], names[base])));
+    let mut rows = Vec::new();
+    for case in cases {
+        let second: Measure = if case.is_conn {
+            ("bytes per connection", |b| b.bytes_per_connection)
+        } else {
+            ("p99 latency µs", |b| b.p99)
+        };
+        let measures: [Measure; 2] = [(case.rate_name(), |b| b.rate), second];
+        for (measure, pick) in measures {
+            let values: Vec<Option<Spread>> = case.brokers.iter().map(pick).collect();
+            let mut cells: Vec<String> = values.iter().map(|v| opt_num(*v)).collect();
+            cells.extend(others().map(|i| ratio_text(ratio(values[i], values[base]))));
+            rows.push(SummaryRow {
+                case: case.label.clone(),
+                measure,
+                cells,
+            });
+        }
+    }
+    Summary { columns, rows }
 }
 
 #[cfg(test)]

@@ -596,9 +596,8 @@ impl<S: Transport> Connection<S> {
     async fn flush(&mut self) -> Result<bool, ()> {
         let mut pending = {
             let mut state = lock(&self.session.state);
-            match &state.link {
-                Some(link) if link.generation == self.generation => {}
-                _ => return Ok(false),
+            if !state.is_attached(self.generation) {
+                return Ok(false);
             }
             if state.out.is_empty() {
                 return Ok(true);
@@ -615,11 +614,7 @@ impl<S: Transport> Connection<S> {
         {
             let mut state = lock(&self.session.state);
             // Only while still attached: after a takeover the flag is the new connection's.
-            if state
-                .link
-                .as_ref()
-                .is_some_and(|l| l.generation == self.generation)
-            {
+            if state.is_attached(self.generation) {
                 state.writing = false;
             }
         }
@@ -909,11 +904,7 @@ impl<S: Transport> Connection<S> {
             // From here on only this task writes to the socket: a publisher's direct write
             // could otherwise land in the middle of the DISCONNECT below.
             let mut state = lock(&self.session.state);
-            if state
-                .link
-                .as_ref()
-                .is_some_and(|l| l.generation == self.generation)
-            {
+            if state.is_attached(self.generation) {
                 state.socket = None;
             }
         }
@@ -951,10 +942,7 @@ impl<S: Transport> Connection<S> {
         let taken_over = matches!(exit, Exit::TakenOver);
         let expiry = {
             let mut state = lock(&self.session.state);
-            let still_mine = state
-                .link
-                .as_ref()
-                .is_some_and(|l| l.generation == self.generation);
+            let still_mine = state.is_attached(self.generation);
             if still_mine {
                 state.link = None;
                 state.socket = None;

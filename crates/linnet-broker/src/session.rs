@@ -189,6 +189,14 @@ impl FlushBatch {
 }
 
 impl SessionState {
+    /// Is the connection with this generation the one attached? (A takeover attaches a new
+    /// generation; the old connection must then leave the session's state alone.)
+    pub(crate) fn is_attached(&self, generation: u64) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|link| link.generation == generation)
+    }
+
     /// Hands `delivery` to the client now if connected and the window allows, else queues it
     /// (QoS 1/2 only; QoS 0 is not kept for offline or slow clients). Returns true when bytes
     /// were added to `out` while it was empty, i.e. the connection needs a wake-up.
