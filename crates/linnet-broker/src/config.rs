@@ -36,6 +36,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub mqtt: MqttConfig,
     pub sys: SysConfig,
+    pub runtime: RuntimeConfig,
 }
 
 /// Where the broker listens.
@@ -87,6 +88,28 @@ pub struct MqttConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SysConfig {
     pub interval: u64,
+}
+
+/// How the broker runs on the machine's cores.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads; 0 = one per core the process may run on.
+    pub threads: usize,
+}
+
+impl RuntimeConfig {
+    /// The most worker threads a configuration may ask for.
+    pub const MAX_THREADS: usize = 1024;
+
+    /// The worker threads to start: `threads`, or one per core available to the process
+    /// (its CPU affinity, e.g. under `taskset`) when `threads` is 0.
+    pub fn effective_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 fn addr(text: &str) -> SocketAddr {
@@ -209,6 +232,9 @@ impl Config {
         if self.mqtt.maximum_qos > 2 {
             return invalid("mqtt.maximum_qos", "must be 0, 1 or 2");
         }
+        if self.runtime.threads > RuntimeConfig::MAX_THREADS {
+            return invalid("runtime.threads", "must be between 0 (one per core) and 1024");
+        }
         Ok(())
     }
 }
@@ -241,6 +267,15 @@ mod tests {
             err.to_string(),
             "invalid config: `mqtt.maximum_qos` must be 0, 1 or 2"
         );
+    }
+
+    #[test]
+    fn thread_count_is_bounded_and_zero_means_one_per_core() {
+        let err = Config::from_toml("[runtime]\nthreads = 5000\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("runtime.threads"), "{err}");
+        let config = Config::from_toml("[runtime]\nthreads = 3\n", "x.toml").unwrap();
+        assert_eq!(config.runtime.effective_threads(), 3);
+        assert!(RuntimeConfig::default().effective_threads() >= 1);
     }
 
     #[test]

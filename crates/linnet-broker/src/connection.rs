@@ -54,6 +54,10 @@ const READ_MAX: usize = 64 * 1024;
 /// holds no buffer at all.
 const SPARE_KEEP_MIN: usize = 1024;
 
+/// Reads closer together than this mark a connection busy: it keeps its read buffer between
+/// reads, until its keep-alive timer next fires or a read comes after a longer pause.
+const BUSY_GAP: Duration = Duration::from_secs(1);
+
 /// Per-connection state in the `Connected` phase.
 struct Connection<S> {
     broker: Broker,
@@ -532,15 +536,18 @@ impl<S: Transport> Connection<S> {
                             read_size = next_read_size(read_size, n, room);
                         }
                     }
-                    self.last_read = TokioInstant::now();
+                    let now = TokioInstant::now();
+                    let busy = now.saturating_duration_since(self.last_read) < BUSY_GAP;
+                    self.last_read = now;
                     if let Err(exit) = self.handle_buffered() {
                         return exit;
                     }
-                    // Nothing partial left: an idle connection holds no read buffer (the next
+                    // Nothing partial left: a quiet connection holds no read buffer (the next
                     // read allocates once the socket is readable), and after a burst the
-                    // large buffer goes back.
+                    // large buffer goes back. A busy one keeps its buffer: reusing it saves
+                    // two allocations per read (the buffer and its shared header).
                     if self.read_buf.is_empty()
-                        && (read_size == READ_MIN || self.read_buf.capacity() > 4 * read_size)
+                        && (!busy || self.read_buf.capacity() > 4 * read_size)
                     {
                         self.read_buf = BytesMut::new();
                     }
@@ -551,6 +558,10 @@ impl<S: Transport> Connection<S> {
                     }
                 }
                 () = keep_alive_timer(&mut self.keep_alive_timer) => {
+                    // A connection that went quiet after being busy gives its buffer back.
+                    if self.read_buf.is_empty() {
+                        self.read_buf = BytesMut::new();
+                    }
                     let deadline = self.keep_alive_deadline();
                     if deadline <= TokioInstant::now() {
                         debug!(peer = %self.peer, "keep alive expired");
