@@ -520,6 +520,34 @@ async fn mqtt_3_10_4_2_unsubscribe_stops_delivery() {
     }
 }
 
+/// A connection that publishes to the same topic again gets no stale match: a subscriber that
+/// arrives and a subscription whose QoS changes both take effect on its next message (the
+/// broker remembers what a connection's topics matched; `mqtt_3_10_4_2_…` covers removal).
+#[tokio::test]
+async fn a_repeated_topic_follows_new_and_changed_subscriptions() {
+    let broker = TestBroker::start().await;
+    let mut publisher = broker.client(V5, "pub").await;
+    let mut first = broker.client(V5, "first").await;
+    first.subscribe("cache/+", QoS::AtMostOnce).await;
+    publish_qos1(&mut publisher, "cache/t", "one", 1).await;
+    assert_eq!(first.recv_publish().await.payload, "one");
+
+    let mut second = broker.client(V5, "second").await;
+    second.subscribe("cache/t", QoS::AtLeastOnce).await;
+    publish_qos1(&mut publisher, "cache/t", "two", 2).await;
+    let to_first = first.recv_publish().await;
+    assert_eq!((to_first.payload, to_first.qos), ("two".into(), QoS::AtMostOnce));
+    let to_second = second.recv_and_ack().await;
+    assert_eq!((to_second.payload, to_second.qos), ("two".into(), QoS::AtLeastOnce));
+
+    first.subscribe("cache/+", QoS::AtLeastOnce).await;
+    publish_qos1(&mut publisher, "cache/t", "three", 3).await;
+    let to_first = first.recv_and_ack().await;
+    assert_eq!((to_first.payload, to_first.qos), ("three".into(), QoS::AtLeastOnce));
+    assert_eq!(second.recv_and_ack().await.payload, "three");
+    first.expect_nothing(QUIET).await;
+}
+
 #[tokio::test]
 async fn mqtt_3_10_4_3_qos2_delivery_started_before_unsubscribe_is_completed() {
     // covers: [v311:MQTT-3.10.4-3]

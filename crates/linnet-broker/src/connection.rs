@@ -25,7 +25,7 @@ use tokio::time::{Instant as TokioInstant, Sleep};
 use tracing::debug;
 
 use crate::message::Message;
-use crate::routing::{attach_session, discard_session};
+use crate::routing::{attach_session, discard_session, MatchCache};
 use crate::session::FlushBatch;
 use crate::session::{Link, Session, Stage};
 use crate::transport::{read_when_ready, Transport};
@@ -91,6 +91,9 @@ struct Connection<S> {
     reason_string: Option<String>,
     /// Subscribers this connection's current read batch gave output to.
     flush_batch: FlushBatch,
+    /// What the topics this connection publishes to matched; from its first PUBLISH on, and
+    /// dropped again when it goes quiet.
+    match_cache: Option<Box<MatchCache>>,
 }
 
 /// Runs a connection to completion. Never panics on peer input: every decode error ends in a
@@ -421,6 +424,7 @@ where
         client_max_packet_size,
         reason_string: None,
         flush_batch: FlushBatch::default(),
+        match_cache: None,
     });
     if connection.flush().await.is_err() {
         connection.close(Exit::Closed).await;
@@ -558,10 +562,12 @@ impl<S: Transport> Connection<S> {
                     }
                 }
                 () = keep_alive_timer(&mut self.keep_alive_timer) => {
-                    // A connection that went quiet after being busy gives its buffer back.
+                    // A connection that went quiet after being busy gives its buffer and
+                    // its remembered matches back.
                     if self.read_buf.is_empty() {
                         self.read_buf = BytesMut::new();
                     }
+                    self.match_cache = None;
                     let deadline = self.keep_alive_deadline();
                     if deadline <= TokioInstant::now() {
                         debug!(peer = %self.peer, "keep alive expired");
@@ -752,7 +758,10 @@ impl<S: Transport> Connection<S> {
             reason = ReasonCode::NOT_AUTHORIZED;
         } else {
             let message = self.message_from(publish);
-            let matched = self.broker.publish_into(message, &mut self.flush_batch);
+            let cache = self.match_cache.get_or_insert_with(Box::default);
+            let matched = self
+                .broker
+                .publish_into(message, &mut self.flush_batch, Some(cache));
             if matched == 0 && qos != QoS::AtMostOnce {
                 reason = ReasonCode::NO_MATCHING_SUBSCRIBERS;
             }

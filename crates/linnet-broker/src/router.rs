@@ -282,6 +282,9 @@ pub struct Router<S> {
     exact: TopicMap<ByteString, Bucket<S>>,
     wildcard: Node<S>,
     count: usize,
+    /// Changes with every subscribe and every removal, so that a remembered match can tell
+    /// it is still what matching would give.
+    generation: u64,
 }
 
 impl<S> Default for Router<S> {
@@ -290,6 +293,7 @@ impl<S> Default for Router<S> {
             exact: TopicMap::default(),
             wildcard: Node::default(),
             count: 0,
+            generation: 0,
         }
     }
 }
@@ -311,6 +315,7 @@ impl<S> Router<S> {
         if !replaced {
             self.count += 1;
         }
+        self.generation += 1;
         replaced
     }
 
@@ -335,8 +340,14 @@ impl<S> Router<S> {
         };
         if removed {
             self.count -= 1;
+            self.generation += 1;
         }
         removed
+    }
+
+    /// Changes whenever the set of subscriptions or their options change.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// One member of the shared subscription group `filter` (`$share/{group}/{filter}`),

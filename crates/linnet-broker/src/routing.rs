@@ -10,7 +10,7 @@ use bytestring::ByteString;
 use linnet_proto::{QoS, RetainHandling, Subscription, TopicFilter, Will};
 
 use crate::message::Message;
-use crate::router::Entry;
+use crate::router::{Entry, Router};
 use crate::session::{Delivery, FlushBatch, QueueLimits, Session, Stage};
 use crate::{lock, read, write, Broker};
 
@@ -81,19 +81,136 @@ pub(crate) fn discard_session(broker: &Broker, session: &Arc<Session>) {
     }
 }
 
+/// One subscriber a topic resolves to, after No Local and the merge of one client's
+/// overlapping subscriptions.
+struct Target {
+    client: u64,
+    subscriber: Arc<Session>,
+    /// Highest granted QoS among the merged subscriptions.
+    qos: QoS,
+    /// Retain As Published on any of them.
+    keep_retain: bool,
+    subscription_ids: Vec<NonZeroU32>,
+    /// The `$share/...` filter of a shared pick.
+    shared: Option<TopicFilter>,
+    is_shared: bool,
+}
+
+/// The subscribers of the last few topics one connection published to. A device publishes
+/// to the same few topics again and again, and the index walk is the largest part of routing
+/// a message; an entry holds while the router's generation is the one it was resolved under.
+#[derive(Default)]
+pub(crate) struct MatchCache {
+    entries: Vec<CachedMatch>,
+    /// Which entry a new topic replaces once all are in use.
+    next: usize,
+    /// The list of the last unremembered match, kept for its allocation.
+    scratch: Vec<Target>,
+}
+
+struct CachedMatch {
+    topic: Box<str>,
+    generation: u64,
+    /// Subscriptions matched before the merge (for "no matching subscribers").
+    matched: usize,
+    targets: Vec<Target>,
+}
+
+impl MatchCache {
+    /// Topics remembered per connection.
+    const TOPICS: usize = 4;
+    /// Longer topics are matched every time rather than copied here.
+    const MAX_TOPIC_LEN: usize = 256;
+
+    fn get(&self, topic: &str, generation: u64) -> Option<&CachedMatch> {
+        self.entries
+            .iter()
+            .find(|entry| entry.generation == generation && *entry.topic == *topic)
+    }
+
+    fn insert(&mut self, topic: &str, generation: u64, matched: usize, targets: Vec<Target>) {
+        // Entries from an older generation are dead: drop them and the sessions they hold.
+        self.entries.retain(|entry| entry.generation == generation);
+        let entry = CachedMatch {
+            topic: topic.into(),
+            generation,
+            matched,
+            targets,
+        };
+        if self.entries.len() < Self::TOPICS {
+            self.entries.push(entry);
+        } else {
+            self.next = (self.next + 1) % Self::TOPICS;
+            self.entries[self.next] = entry;
+        }
+    }
+}
+
+/// Every subscriber `message` goes to, into `out`: one target per client for overlapping
+/// subscriptions, at the highest QoS, with every subscription identifier [MQTT-3.3.4-2]
+/// [MQTT-3.3.4-3]; shared picks stay separate. Returns how many subscriptions matched and
+/// whether a shared group was among them.
+fn resolve(
+    router: &Router<Arc<Session>>,
+    message: &Message,
+    out: &mut Vec<Target>,
+) -> (usize, bool) {
+    let mut any_shared = false;
+    router.for_each_match(
+        &message.topic,
+        |s| s.is_connected(),
+        |entry, shared| {
+            // No Local: not back to the publisher's own non-shared subscriptions [MQTT-3.8.3-3].
+            if entry.options.no_local && entry.client == message.origin && !shared {
+                return;
+            }
+            any_shared |= shared;
+            out.push(Target {
+                client: entry.client,
+                subscriber: entry.subscriber.clone(),
+                qos: entry.options.qos,
+                keep_retain: entry.options.retain_as_published,
+                subscription_ids: entry.identifier.into_iter().collect(),
+                shared: entry.shared_filter.clone(),
+                is_shared: shared,
+            });
+        },
+    );
+    let matched = out.len();
+    if matched > 1 {
+        out.sort_unstable_by_key(|target| (target.client, target.is_shared));
+        out.dedup_by(|later, kept| {
+            let same_client = !later.is_shared && !kept.is_shared && later.client == kept.client;
+            if same_client {
+                kept.qos = kept.qos.max(later.qos);
+                kept.keep_retain |= later.keep_retain;
+                kept.subscription_ids.append(&mut later.subscription_ids);
+            }
+            same_client
+        });
+    }
+    (matched, any_shared)
+}
+
 impl Broker {
     /// Routes a message to every matching subscription and stores it if retained. Returns how
     /// many subscriptions matched.
     pub(crate) fn publish(&self, message: Arc<Message>) -> usize {
         let mut batch = FlushBatch::default();
-        let matched = self.publish_into(message, &mut batch);
+        let matched = self.publish_into(message, &mut batch, None);
         batch.finish(&self.inner.stats);
         matched
     }
 
     /// [`Broker::publish`] for a connection's read batch: subscribers whose output was idle
-    /// go into `batch`, to be written once the batch is handled.
-    pub(crate) fn publish_into(&self, message: Arc<Message>, batch: &mut FlushBatch) -> usize {
+    /// go into `batch`, to be written once the batch is handled. With a `cache`, a topic the
+    /// connection published to before, while no subscription changed, skips matching.
+    pub(crate) fn publish_into(
+        &self,
+        message: Arc<Message>,
+        batch: &mut FlushBatch,
+        mut cache: Option<&mut MatchCache>,
+    ) -> usize {
         if message.retain {
             let mut retained = write(&self.inner.retained);
             if message.payload.is_empty() {
@@ -109,79 +226,45 @@ impl Broker {
         let now = Instant::now();
         let limits = self.queue_limits();
         let stats = &self.inner.stats;
+        // Held while delivering, as before the cache: a subscription that is being removed
+        // gets nothing once its UNSUBACK can have been sent.
         let router = read(&self.inner.router);
-        // Most messages match one subscription: that one needs no list (no allocation).
-        let mut first: Option<(&Entry<Arc<Session>>, bool)> = None;
-        let mut targets: Vec<(&Entry<Arc<Session>>, bool)> = Vec::new();
-        router.for_each_match(
-            &message.topic,
-            |s| s.is_connected(),
-            |entry, shared| {
-                // No Local: not back to the publisher's own non-shared subscriptions [MQTT-3.8.3-3].
-                if !(entry.options.no_local && entry.client == message.origin && !shared) {
-                    match first {
-                        None => first = Some((entry, shared)),
-                        Some(_) => targets.push((entry, shared)),
-                    }
-                }
-            },
-        );
-        let mut deliver = |entry: &Entry<Arc<Session>>,
-                           qos: QoS,
-                           keep_retain: bool,
-                           subscription_ids: Vec<NonZeroU32>| {
+        let generation = router.generation();
+        let mut deliver = |target: &Target| {
             let delivery = Delivery {
-                qos: message.qos.min(qos),
+                qos: message.qos.min(target.qos),
                 // Live messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12].
-                retain: message.retain && keep_retain,
-                subscription_ids,
+                retain: message.retain && target.keep_retain,
+                subscription_ids: target.subscription_ids.clone(),
                 message: message.clone(),
-                shared: entry.shared_filter.clone(),
+                shared: target.shared.clone(),
             };
-            let session = &entry.subscriber;
-            let wake = lock(&session.state).deliver(delivery, limits, stats, now);
-            if wake {
+            let session = &target.subscriber;
+            if lock(&session.state).deliver(delivery, limits, stats, now) {
                 batch.add(session);
             }
         };
-        let Some(head) = first else {
-            return 0;
-        };
-        if targets.is_empty() {
-            let (entry, _) = head;
-            deliver(
-                entry,
-                entry.options.qos,
-                entry.options.retain_as_published,
-                entry.identifier.into_iter().collect(),
-            );
-            return 1;
+        if let Some(hit) = cache
+            .as_deref_mut()
+            .and_then(|cache| cache.get(&message.topic, generation))
+        {
+            hit.targets.iter().for_each(&mut deliver);
+            return hit.matched;
         }
-        targets.push(head);
-        let matched = targets.len();
-        // One copy per client for overlapping subscriptions, at the highest QoS, with every
-        // subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]; shared picks stay separate.
-        targets.sort_unstable_by_key(|(entry, shared)| (entry.client, *shared));
-        let mut index = 0;
-        while index < targets.len() {
-            let (first, shared) = targets[index];
-            let mut qos = first.options.qos;
-            let mut keep_retain = first.options.retain_as_published;
-            let mut ids: Vec<NonZeroU32> = first.identifier.into_iter().collect();
-            let mut next = index + 1;
-            while !shared
-                && next < targets.len()
-                && targets[next].0.client == first.client
-                && !targets[next].1
-            {
-                let entry = targets[next].0;
-                qos = qos.max(entry.options.qos);
-                keep_retain |= entry.options.retain_as_published;
-                ids.extend(entry.identifier);
-                next += 1;
+        let mut targets = cache
+            .as_deref_mut()
+            .map(|cache| std::mem::take(&mut cache.scratch))
+            .unwrap_or_default();
+        let (matched, any_shared) = resolve(&router, &message, &mut targets);
+        targets.iter().for_each(&mut deliver);
+        if let Some(cache) = cache {
+            // A shared group picks a member per message: such a match is not remembered.
+            if any_shared || message.topic.len() > MatchCache::MAX_TOPIC_LEN {
+                targets.clear();
+                cache.scratch = targets;
+            } else {
+                cache.insert(&message.topic, generation, matched, targets);
             }
-            index = next;
-            deliver(first, qos, keep_retain, ids);
         }
         matched
     }

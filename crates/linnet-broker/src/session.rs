@@ -14,7 +14,9 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
-use linnet_proto::{Packet, PacketId, ProtocolVersion, PubResponse, Publish, QoS, TopicFilter};
+use linnet_proto::{
+    Forward, Packet, PacketId, PerHop, ProtocolVersion, PubResponse, QoS, TopicFilter,
+};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -417,38 +419,37 @@ impl Writer<'_> {
         if !dup && message.is_expired(self.now) {
             return false;
         }
-        let mut publish = Publish {
-            dup,
-            qos: delivery.qos,
-            retain: delivery.retain,
-            topic: message.topic.clone(),
-            packet_id,
-            payload: message.payload.clone(),
-            properties: Default::default(),
-        };
+        let mut topic: &str = &message.topic;
+        let mut hop = PerHop::default();
         let mut new_alias = None;
         if self.link.version.is_v5() {
-            publish.properties = message.properties.clone();
             // At least 1 s: a re-send of an expired message must not read as "already gone".
-            publish.properties.message_expiry_interval =
+            hop.message_expiry_interval =
                 message.remaining_expiry(self.now).map(|secs| secs.max(1));
-            publish
-                .properties
-                .subscription_identifiers
-                .clone_from(&delivery.subscription_ids);
+            hop.subscription_identifiers = &delivery.subscription_ids;
             if self.aliases.max > 0 {
                 if let Some(&alias) = self.aliases.assigned.get(&message.topic) {
-                    publish.topic = ByteString::from_static("");
-                    publish.properties.topic_alias = Some(alias);
+                    topic = "";
+                    hop.topic_alias = Some(alias);
                 } else if self.aliases.assigned.len() < usize::from(self.aliases.max) {
                     let alias = NonZeroU16::new(self.aliases.assigned.len() as u16 + 1);
-                    publish.properties.topic_alias = alias;
+                    hop.topic_alias = alias;
                     new_alias = alias;
                 }
             }
         }
-        let fits = Packet::Publish(publish)
-            .encode_within_bytes(self.link.version, self.link.max_packet_size, self.out)
+        let forward = Forward {
+            dup,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            topic,
+            packet_id,
+            payload: &message.payload,
+            properties: &message.properties,
+            hop,
+        };
+        let fits = forward
+            .encode_within(self.link.version, self.link.max_packet_size, self.out)
             .is_ok();
         if fits {
             // Only an alias the client has actually been sent may be used alone later.

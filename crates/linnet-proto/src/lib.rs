@@ -38,7 +38,7 @@ pub use error::{DecodeError, EncodeError};
 pub use packet::*;
 pub use properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
-    PropertyId, PublishProperties, SubscribeProperties, UnsubscribeProperties, UserProperty,
+    PerHop, PropertyId, PublishProperties, SubscribeProperties, UnsubscribeProperties, UserProperty,
     WillProperties,
 };
 pub use reason::{ConnectReturnCode, ReasonCode};

@@ -797,18 +797,54 @@ impl PropertySet for PublishProperties {
     }
 
     fn visit(&self, sink: &mut impl PropSink) {
+        self.visit_hop(
+            sink,
+            &PerHop {
+                message_expiry_interval: self.message_expiry_interval,
+                topic_alias: self.topic_alias,
+                subscription_identifiers: &self.subscription_identifiers,
+            },
+        );
+    }
+}
+
+/// The PUBLISH properties that change from hop to hop: a server sets them for each client it
+/// forwards a message to [MQTT-3.3.2-6] [MQTT-3.3.4-3], and a client's Topic Alias is its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PerHop<'a> {
+    pub message_expiry_interval: Option<u32>,
+    pub topic_alias: Option<NonZeroU16>,
+    pub subscription_identifiers: &'a [NonZeroU32],
+}
+
+impl PublishProperties {
+    /// The encoded size without the length prefix, with `hop` in place of this struct's
+    /// per-hop fields.
+    pub(crate) fn forwarded_content_len(&self, hop: &PerHop<'_>) -> Result<usize, EncodeError> {
+        let mut sink = LenSink::default();
+        self.visit_hop(&mut sink, hop);
+        match sink.too_long {
+            Some(error) => Err(error),
+            None => Ok(sink.len),
+        }
+    }
+
+    /// Writes the length prefix and the properties, with `hop` in place of this struct's
+    /// per-hop fields; `content_len` is what [`Self::forwarded_content_len`] returned.
+    pub(crate) fn encode_forwarded(&self, hop: &PerHop<'_>, content_len: usize, buf: &mut impl BufMut) {
+        put_varint(buf, content_len as u32);
+        self.visit_hop(&mut BufSink(buf), hop);
+    }
+
+    fn visit_hop(&self, sink: &mut impl PropSink, hop: &PerHop<'_>) {
         use PropertyId as Id;
         visit_flag(
             sink,
             Id::PayloadFormatIndicator,
             self.payload_format_indicator,
         );
-        visit_u32(
-            sink,
-            Id::MessageExpiryInterval,
-            self.message_expiry_interval,
-        );
-        visit_u16(sink, Id::TopicAlias, self.topic_alias.map(NonZeroU16::get));
+        visit_u32(sink, Id::MessageExpiryInterval, hop.message_expiry_interval);
+        visit_u16(sink, Id::TopicAlias, hop.topic_alias.map(NonZeroU16::get));
         visit_bytes(
             sink,
             Id::ResponseTopic,
@@ -816,7 +852,7 @@ impl PropertySet for PublishProperties {
         );
         visit_bytes(sink, Id::CorrelationData, self.correlation_data.as_deref());
         visit_user(sink, &self.user_properties);
-        for id_value in &self.subscription_identifiers {
+        for id_value in hop.subscription_identifiers {
             sink.varint(Id::SubscriptionIdentifier, id_value.get());
         }
         visit_bytes(sink, Id::ContentType, str_bytes(&self.content_type));

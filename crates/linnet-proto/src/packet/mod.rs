@@ -18,7 +18,7 @@ pub use auth::Auth;
 pub use connack::ConnAck;
 pub use connect::{Connect, Will};
 pub use disconnect::Disconnect;
-pub use publish::Publish;
+pub use publish::{Forward, Publish};
 pub use pubresp::PubResponse;
 pub use suback::SubAck;
 pub use subscribe::{Subscribe, Subscription, SubscriptionOptions};

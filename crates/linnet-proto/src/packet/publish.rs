@@ -6,7 +6,7 @@ use bytestring::ByteString;
 
 use crate::codec::{check_len, put_str, put_varint, varint_len, Reader};
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::{PropertySet, PublishProperties};
+use crate::properties::{PerHop, PropertySet, PublishProperties};
 use crate::topic::validate_topic_name;
 use crate::types::{PacketId, PacketType, ProtocolVersion, QoS};
 
@@ -159,6 +159,72 @@ impl Publish {
     }
 }
 
+/// A PUBLISH as a server forwards a routed message: the publisher's fields by reference and
+/// this hop's Message Expiry Interval, Topic Alias and Subscription Identifiers. Encodes
+/// without building a [`Publish`], so fan-out clones no properties.
+#[derive(Debug, Clone, Copy)]
+pub struct Forward<'a> {
+    pub dup: bool,
+    pub qos: QoS,
+    pub retain: bool,
+    /// Empty when `hop.topic_alias` stands for a topic the client already knows.
+    pub topic: &'a str,
+    /// Present exactly when `qos` is 1 or 2 [MQTT-2.2.1-2].
+    pub packet_id: Option<PacketId>,
+    pub payload: &'a [u8],
+    /// The publisher's properties; their per-hop fields are ignored (`hop` replaces them).
+    pub properties: &'a PublishProperties,
+    pub hop: PerHop<'a>,
+}
+
+impl Forward<'_> {
+    /// Appends the packet to `buf`, reserving its exact size once; nothing is written when
+    /// it would exceed `max_size` (the client's Maximum Packet Size) or cannot be encoded.
+    /// Returns the bytes written.
+    pub fn encode_within(
+        &self,
+        version: ProtocolVersion,
+        max_size: u32,
+        buf: &mut bytes::BytesMut,
+    ) -> Result<usize, EncodeError> {
+        check_len("topic name", self.topic.as_bytes())?;
+        if self.packet_id.is_some() == (self.qos == QoS::AtMostOnce) {
+            return Err(EncodeError::PacketIdMismatch);
+        }
+        let properties = if version.is_v5() {
+            Some(self.properties.forwarded_content_len(&self.hop)?)
+        } else {
+            None
+        };
+        let remaining = 2
+            + self.topic.len()
+            + if self.packet_id.is_some() { 2 } else { 0 }
+            + properties.map_or(0, |len| varint_len(len as u32) + len)
+            + self.payload.len();
+        let size = super::frame_size(remaining)?;
+        if size > max_size as usize {
+            return Err(EncodeError::PacketTooLarge {
+                size,
+                max: max_size,
+            });
+        }
+        buf.reserve(size);
+        let flags =
+            (u8::from(self.dup) << 3) | ((self.qos as u8) << 1) | u8::from(self.retain);
+        buf.put_u8(((PacketType::Publish as u8) << 4) | flags);
+        put_varint(buf, remaining as u32);
+        put_str(buf, self.topic);
+        if let Some(id) = self.packet_id {
+            buf.put_u16(id.get());
+        }
+        if let Some(len) = properties {
+            self.properties.encode_forwarded(&self.hop, len, buf);
+        }
+        buf.put_slice(self.payload);
+        Ok(size)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::num::{NonZeroU16, NonZeroU32};
@@ -182,6 +248,62 @@ mod tests {
         wire.push(properties.len() as u8);
         wire.extend_from_slice(properties);
         wire
+    }
+
+    /// A forwarded PUBLISH is byte for byte the [`Publish`] with the hop's properties in
+    /// place of the publisher's per-hop ones [MQTT-3.3.2-6] [MQTT-3.3.4-3].
+    #[test]
+    fn forward_encodes_like_publish_with_the_hop_properties() {
+        let properties = PublishProperties {
+            payload_format_indicator: Some(true),
+            message_expiry_interval: Some(600),
+            topic_alias: NonZeroU16::new(9),
+            content_type: Some("text/plain".into()),
+            user_properties: vec![("k".into(), "v".into())],
+            ..Default::default()
+        };
+        let ids = [NonZeroU32::new(7).unwrap(), NonZeroU32::new(300).unwrap()];
+        let hop = PerHop {
+            message_expiry_interval: Some(42),
+            topic_alias: NonZeroU16::new(2),
+            subscription_identifiers: &ids,
+        };
+        let mut expected_properties = properties.clone();
+        expected_properties.message_expiry_interval = Some(42);
+        expected_properties.topic_alias = NonZeroU16::new(2);
+        expected_properties.subscription_identifiers = ids.to_vec();
+        for (version, qos, packet_id) in [
+            (ProtocolVersion::V5, QoS::AtLeastOnce, id(5)),
+            (ProtocolVersion::V5, QoS::AtMostOnce, None),
+            (ProtocolVersion::V3_1_1, QoS::ExactlyOnce, id(6)),
+        ] {
+            let forward = Forward {
+                dup: false,
+                qos,
+                retain: true,
+                topic: "a/b",
+                packet_id,
+                payload: b"payload",
+                properties: &properties,
+                hop,
+            };
+            let mut publish = Publish::new("a/b", "payload").with_qos(qos, packet_id);
+            publish.retain = true;
+            if version.is_v5() {
+                publish.properties = expected_properties.clone();
+            }
+            let mut expected = BytesMut::new();
+            Packet::Publish(publish).encode(version, &mut expected).unwrap();
+            let mut got = BytesMut::new();
+            let written = forward.encode_within(version, u32::MAX, &mut got).unwrap();
+            assert_eq!(got, expected, "{version} {qos:?}");
+            assert_eq!(written, got.len());
+            // Too large for the client's Maximum Packet Size: nothing is written.
+            let mut small = BytesMut::new();
+            let refused = forward.encode_within(version, written as u32 - 1, &mut small);
+            assert!(matches!(refused, Err(EncodeError::PacketTooLarge { .. })));
+            assert!(small.is_empty());
+        }
     }
 
     #[test]
