@@ -520,17 +520,12 @@ impl<S: Transport> Connection<S> {
             if self.broker.is_shutting_down() {
                 return Exit::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN);
             }
-            // Unbiased: a subscriber flooded with output must still read its acks.
+            // Reads first: a subscriber flooded with output must still read its acks, and a
+            // read batch ends with a flush anyway, so output cannot starve either. Keep alive
+            // last: it only matters when nothing is read. (Biased also skips the random
+            // start an unbiased select draws on every turn.)
             tokio::select! {
-                // Output is pending, or the broker is shutting down (checked above).
-                () = woken.as_mut() => {
-                    woken.set(session.wake.notified());
-                    match self.flush().await {
-                        Ok(true) => {}
-                        Ok(false) => return Exit::TakenOver,
-                        Err(()) => return Exit::Closed,
-                    }
-                }
+                biased;
                 read = read_when_ready(&mut self.stream, &mut self.read_buf, read_size) => {
                     match read {
                         Ok(0) | Err(_) => return Exit::Closed,
@@ -555,6 +550,15 @@ impl<S: Transport> Connection<S> {
                     {
                         self.read_buf = BytesMut::new();
                     }
+                    match self.flush().await {
+                        Ok(true) => {}
+                        Ok(false) => return Exit::TakenOver,
+                        Err(()) => return Exit::Closed,
+                    }
+                }
+                // Output is pending, or the broker is shutting down (checked above).
+                () = woken.as_mut() => {
+                    woken.set(session.wake.notified());
                     match self.flush().await {
                         Ok(true) => {}
                         Ok(false) => return Exit::TakenOver,
@@ -757,11 +761,13 @@ impl<S: Transport> Connection<S> {
         } else if !allowed {
             reason = ReasonCode::NOT_AUTHORIZED;
         } else {
-            let message = self.message_from(publish);
+            // The read that brought the packet: one clock reading per read batch.
+            let now = self.last_read.into_std();
+            let message = self.message_from(publish, now);
             let cache = self.match_cache.get_or_insert_with(Box::default);
             let matched = self
                 .broker
-                .publish_into(message, &mut self.flush_batch, Some(cache));
+                .publish_into(message, &mut self.flush_batch, Some(cache), now);
             if matched == 0 && qos != QoS::AtMostOnce {
                 reason = ReasonCode::NO_MATCHING_SUBSCRIBERS;
             }
@@ -783,12 +789,12 @@ impl<S: Transport> Connection<S> {
         Ok(())
     }
 
-    fn message_from(&self, publish: Publish) -> Arc<Message> {
+    fn message_from(&self, publish: Publish, now: Instant) -> Arc<Message> {
         let mut properties = publish.properties;
         properties.topic_alias = None;
         let expires_at = properties
             .message_expiry_interval
-            .map(|secs| Instant::now() + Duration::from_secs(u64::from(secs)));
+            .map(|secs| now + Duration::from_secs(u64::from(secs)));
         Arc::new(Message {
             topic: publish.topic,
             payload: publish.payload,

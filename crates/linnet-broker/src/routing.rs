@@ -197,19 +197,21 @@ impl Broker {
     /// many subscriptions matched.
     pub(crate) fn publish(&self, message: Arc<Message>) -> usize {
         let mut batch = FlushBatch::default();
-        let matched = self.publish_into(message, &mut batch, None);
+        let matched = self.publish_into(message, &mut batch, None, Instant::now());
         batch.finish(&self.inner.stats);
         matched
     }
 
     /// [`Broker::publish`] for a connection's read batch: subscribers whose output was idle
     /// go into `batch`, to be written once the batch is handled. With a `cache`, a topic the
-    /// connection published to before, while no subscription changed, skips matching.
+    /// connection published to before, while no subscription changed, skips matching. `now`
+    /// is when the message arrived.
     pub(crate) fn publish_into(
         &self,
         message: Arc<Message>,
         batch: &mut FlushBatch,
         mut cache: Option<&mut MatchCache>,
+        now: Instant,
     ) -> usize {
         if message.retain {
             let mut retained = write(&self.inner.retained);
@@ -223,7 +225,6 @@ impl Broker {
                 self.inner.store.retained_set(&message);
             }
         }
-        let now = Instant::now();
         let limits = self.queue_limits();
         let stats = &self.inner.stats;
         // Held while delivering, as before the cache: a subscription that is being removed

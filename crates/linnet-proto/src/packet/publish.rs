@@ -7,7 +7,7 @@ use bytestring::ByteString;
 use crate::codec::{check_len, put_str, put_varint, varint_len, Reader};
 use crate::error::{DecodeError, EncodeError};
 use crate::properties::{PerHop, PropertySet, PublishProperties};
-use crate::topic::validate_topic_name;
+use crate::topic::TopicError;
 use crate::types::{PacketId, PacketType, ProtocolVersion, QoS};
 
 /// A PUBLISH packet.
@@ -70,7 +70,19 @@ impl Publish {
         if dup && qos == QoS::AtMostOnce {
             return Err(DecodeError::DupOnQoS0);
         }
-        let topic = reader.string()?;
+        // One pass over the topic for what it may not hold: U+0000 [MQTT-1.5.4-2] and
+        // wildcards [MQTT-3.3.2-2]; the errors come in the order `Reader::string` and
+        // `validate_topic_name` would give them.
+        let raw = reader.binary()?;
+        let (mut nul, mut wildcard) = (false, false);
+        for &byte in raw.iter() {
+            nul |= byte == 0;
+            wildcard |= byte == b'+' || byte == b'#';
+        }
+        if nul {
+            return Err(DecodeError::NullCharacter);
+        }
+        let topic = ByteString::try_from(raw).map_err(|_| DecodeError::InvalidUtf8)?;
         let packet_id = if qos == QoS::AtMostOnce {
             None
         } else {
@@ -90,8 +102,8 @@ impl Publish {
             if properties.topic_alias.is_none() {
                 return Err(DecodeError::EmptyTopicWithoutAlias);
             }
-        } else {
-            validate_topic_name(&topic).map_err(DecodeError::InvalidTopicName)?;
+        } else if wildcard {
+            return Err(DecodeError::InvalidTopicName(TopicError::WildcardInName));
         }
         let payload = reader.rest();
         Ok(Self {
