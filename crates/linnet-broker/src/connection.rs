@@ -656,6 +656,7 @@ impl<S: Transport> Connection<S> {
 
     /// Dispatches one packet from the client; state is checked first: only `Connected`
     /// reaches here, so a second CONNECT is a protocol error [MQTT-3.1.0-2].
+    #[inline]
     fn handle(&mut self, packet: Packet) -> Result<(), Exit> {
         match packet {
             Packet::Connect(_) => Err(Exit::ServerDisconnect(ReasonCode::PROTOCOL_ERROR)),
@@ -698,6 +699,7 @@ impl<S: Transport> Connection<S> {
         }
     }
 
+    #[inline]
     fn on_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         let config = self.broker.config();
         // A client never sends Subscription Identifiers [MQTT-3.3.4-6].
@@ -733,8 +735,11 @@ impl<S: Transport> Connection<S> {
         stats.publish_received.fetch_add(1, Ordering::Relaxed);
         stats.messages_received.fetch_add(1, Ordering::Relaxed);
 
-        let topic_ok = publish.topic.len() <= config.limits.max_topic_length
-            && topic_levels(&publish.topic) <= config.limits.max_topic_levels;
+        let limits = &config.limits;
+        // A topic of n bytes has at most n + 1 levels: short ones need no count.
+        let topic_ok = publish.topic.len() <= limits.max_topic_length
+            && (publish.topic.len() < limits.max_topic_levels
+                || topic_levels(&publish.topic) <= limits.max_topic_levels);
         // Clients may not publish into $SYS; such messages are acknowledged and dropped.
         let allowed = !(publish.topic == "$SYS" || publish.topic.starts_with("$SYS/"));
         let packet_id = publish.packet_id;
@@ -789,18 +794,21 @@ impl<S: Transport> Connection<S> {
         Ok(())
     }
 
+    #[inline]
     fn message_from(&self, publish: Publish, now: Instant) -> Arc<Message> {
         let mut properties = publish.properties;
+        // Per hop: the alias is this client's, the expiry lives on as `expires_at`.
         properties.topic_alias = None;
         let expires_at = properties
             .message_expiry_interval
+            .take()
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
         Arc::new(Message {
             topic: publish.topic,
             payload: publish.payload,
             qos: publish.qos,
             retain: publish.retain,
-            properties,
+            properties: Message::stored_properties(properties),
             expires_at,
             origin: self.session.id,
         })

@@ -17,8 +17,9 @@ pub struct Message {
     /// RETAIN as published.
     pub retain: bool,
     /// Properties forwarded unchanged [MQTT-3.3.2-4] (user properties in order, payload
-    /// format, content type, response topic, correlation data); per-hop ones removed.
-    pub properties: PublishProperties,
+    /// format, content type, response topic, correlation data); per-hop ones removed. Boxed
+    /// and `None` when there are none, as for most messages: the message stays small.
+    pub properties: Option<Box<PublishProperties>>,
     /// When the Message Expiry Interval runs out, if one was set.
     pub expires_at: Option<Instant>,
     /// Session id of the publisher (0: the broker itself), for No Local.
@@ -26,6 +27,22 @@ pub struct Message {
 }
 
 impl Message {
+    /// `properties` as stored in a message: `None` when none is set.
+    #[inline]
+    pub fn stored_properties(properties: PublishProperties) -> Option<Box<PublishProperties>> {
+        if properties.is_none_set() {
+            None
+        } else {
+            Some(Box::new(properties))
+        }
+    }
+
+    /// The forwarded properties (empty when there are none).
+    pub fn properties(&self) -> &PublishProperties {
+        static NONE: PublishProperties = PublishProperties::NONE;
+        self.properties.as_deref().unwrap_or(&NONE)
+    }
+
     /// True once the message's expiry interval has passed.
     pub fn is_expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|at| now >= at)

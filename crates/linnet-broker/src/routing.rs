@@ -464,15 +464,14 @@ fn will_message(will: &Will, origin: u64) -> Arc<Message> {
         payload: will.payload.clone(),
         qos: will.qos,
         retain: will.retain,
-        properties: linnet_proto::PublishProperties {
+        properties: Message::stored_properties(linnet_proto::PublishProperties {
             payload_format_indicator: properties.payload_format_indicator,
-            message_expiry_interval: properties.message_expiry_interval,
             response_topic: properties.response_topic.clone(),
             correlation_data: properties.correlation_data.clone(),
             user_properties: properties.user_properties.clone(),
             content_type: properties.content_type.clone(),
             ..Default::default()
-        },
+        }),
         expires_at: properties
             .message_expiry_interval
             .map(|secs| Instant::now() + Duration::from_secs(u64::from(secs))),

@@ -445,7 +445,7 @@ impl Writer<'_> {
             topic,
             packet_id,
             payload: &message.payload,
-            properties: &message.properties,
+            properties: message.properties(),
             hop,
         };
         let fits = forward

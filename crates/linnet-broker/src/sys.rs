@@ -81,7 +81,7 @@ pub(crate) async fn run(broker: Broker) {
                 payload: Bytes::from(value),
                 qos: QoS::AtMostOnce,
                 retain: true,
-                properties: Default::default(),
+                properties: None,
                 expires_at: None,
                 origin: 0,
             }));

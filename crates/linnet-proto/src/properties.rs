@@ -379,6 +379,10 @@ pub trait PropertySet: Default {
     /// Reads a property block: its length, then properties until that length is used up.
     fn decode(reader: &mut Reader) -> Result<Self, DecodeError> {
         let len = reader.varint()? as usize;
+        if len == 0 {
+            // Most packets carry none: skip setting up the block reader.
+            return Ok(Self::default());
+        }
         if len > reader.remaining() {
             return Err(DecodeError::PropertyLength);
         }
@@ -817,10 +821,51 @@ pub struct PerHop<'a> {
     pub subscription_identifiers: &'a [NonZeroU32],
 }
 
+impl PerHop<'_> {
+    fn is_empty(&self) -> bool {
+        self.message_expiry_interval.is_none()
+            && self.topic_alias.is_none()
+            && self.subscription_identifiers.is_empty()
+    }
+}
+
 impl PublishProperties {
+    /// None set: what [`Default`] gives, for use in constants.
+    pub const NONE: Self = Self {
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        topic_alias: None,
+        response_topic: None,
+        correlation_data: None,
+        user_properties: Vec::new(),
+        subscription_identifiers: Vec::new(),
+        content_type: None,
+    };
+
+    /// True when no property is set (cheaper than comparing with the default).
+    pub fn is_none_set(&self) -> bool {
+        self.only_per_hop()
+            && self.message_expiry_interval.is_none()
+            && self.topic_alias.is_none()
+            && self.subscription_identifiers.is_empty()
+    }
+
+    /// True when no property but the per-hop ones is set: the common message, whose
+    /// forwarded property block is then only what the hop adds.
+    fn only_per_hop(&self) -> bool {
+        self.payload_format_indicator.is_none()
+            && self.response_topic.is_none()
+            && self.correlation_data.is_none()
+            && self.user_properties.is_empty()
+            && self.content_type.is_none()
+    }
+
     /// The encoded size without the length prefix, with `hop` in place of this struct's
     /// per-hop fields.
     pub(crate) fn forwarded_content_len(&self, hop: &PerHop<'_>) -> Result<usize, EncodeError> {
+        if hop.is_empty() && self.only_per_hop() {
+            return Ok(0);
+        }
         let mut sink = LenSink::default();
         self.visit_hop(&mut sink, hop);
         match sink.too_long {
@@ -833,7 +878,9 @@ impl PublishProperties {
     /// per-hop fields; `content_len` is what [`Self::forwarded_content_len`] returned.
     pub(crate) fn encode_forwarded(&self, hop: &PerHop<'_>, content_len: usize, buf: &mut impl BufMut) {
         put_varint(buf, content_len as u32);
-        self.visit_hop(&mut BufSink(buf), hop);
+        if content_len > 0 {
+            self.visit_hop(&mut BufSink(buf), hop);
+        }
     }
 
     fn visit_hop(&self, sink: &mut impl PropSink, hop: &PerHop<'_>) {

@@ -77,6 +77,7 @@ impl Packet {
     /// Decodes a packet body. `first` is the fixed header's first byte and `body` exactly the
     /// remaining length's bytes. CONNECT carries its own version; every other packet is read
     /// as `version`.
+    #[inline]
     pub fn decode_body(
         first: u8,
         body: Bytes,

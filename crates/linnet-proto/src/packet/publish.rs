@@ -59,6 +59,7 @@ impl Publish {
         (u8::from(self.dup) << 3) | ((self.qos as u8) << 1) | u8::from(self.retain)
     }
 
+    #[inline]
     pub(crate) fn decode(
         flags: u8,
         reader: &mut Reader,
