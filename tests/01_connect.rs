@@ -127,10 +127,38 @@ async fn mqtt_3_1_2_22_keep_alive_expiry_closes_after_one_and_a_half_times() {
             ReasonCode::KEEP_ALIVE_TIMEOUT
         ))]
     );
+    // Never before 1.5 s; the broker's keep-alive sweep looks every 0.5 s, so at most
+    // about two of its ticks later (with slack for a loaded machine).
     assert!(
-        waited >= Duration::from_millis(1400),
+        waited >= Duration::from_millis(1400) && waited < Duration::from_millis(3500),
         "closed after {waited:?}"
     );
+}
+
+/// The keep alive that counts is the one of the connection now attached: the connection it
+/// took over from (no keep alive) leaving must not switch it off.
+#[tokio::test]
+async fn mqtt_3_1_2_22_keep_alive_holds_for_a_connection_that_took_over() {
+    let broker = TestBroker::start().await;
+    let mut first = Connect::new(V5, "resumed");
+    first.clean_start = false;
+    first.properties.session_expiry_interval = Some(60);
+    let (mut first, _) = RawClient::connect(broker.tcp, first).await;
+    let mut second = Connect::new(V5, "resumed");
+    second.clean_start = false;
+    second.properties.session_expiry_interval = Some(60);
+    second.keep_alive = 1;
+    let (mut second, connack) = RawClient::connect(broker.tcp, second).await;
+    assert!(connack.session_present);
+    first.expect_closed().await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        second.expect_closed().await,
+        vec![Packet::Disconnect(Disconnect::new(
+            ReasonCode::KEEP_ALIVE_TIMEOUT
+        ))]
+    );
+    assert!(started.elapsed() < Duration::from_millis(3500));
 }
 
 #[tokio::test]

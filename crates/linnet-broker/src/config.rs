@@ -233,7 +233,10 @@ impl Config {
             return invalid("mqtt.maximum_qos", "must be 0, 1 or 2");
         }
         if self.runtime.threads > RuntimeConfig::MAX_THREADS {
-            return invalid("runtime.threads", "must be between 0 (one per core) and 1024");
+            return invalid(
+                "runtime.threads",
+                "must be between 0 (one per core) and 1024",
+            );
         }
         Ok(())
     }

@@ -7,10 +7,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -21,7 +20,7 @@ use linnet_proto::{
     Unsubscribe, Will,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::{Instant as TokioInstant, Sleep};
+use tokio::time::Instant as TokioInstant;
 use tracing::debug;
 
 use crate::message::Message;
@@ -71,11 +70,9 @@ struct Connection<S> {
     version: ProtocolVersion,
     session: Arc<Session>,
     generation: u64,
+    /// Checked when the broker's keep-alive sweep wakes the connection (no timer of its
+    /// own): the time of the last read decides [MQTT-3.1.2-22].
     keep_alive: Duration,
-    /// Fires at the earliest moment keep alive could have expired; boxed (a timer is large)
-    /// and `None` when keep alive is off. Not reset on every read: when it fires, the time
-    /// of the last read decides [MQTT-3.1.2-22].
-    keep_alive_timer: Option<Pin<Box<Sleep>>>,
     /// When the client was last heard from.
     last_read: TokioInstant,
     /// Boxed: rare and large, it would size every connection.
@@ -368,6 +365,9 @@ where
         state.out.clear();
         state.aliases_out.reset(client_topic_alias_max);
         state.link = Some(link);
+        session
+            .keep_alive
+            .arm(Duration::from_secs(u64::from(keep_alive)), broker.tick());
         state.socket = stream.shared_socket();
         state.writing = false;
         // CONNACK first [MQTT-3.2.0-1], then what the session still owes the client. If the
@@ -416,7 +416,6 @@ where
         session,
         generation,
         keep_alive: Duration::from_secs(u64::from(keep_alive)),
-        keep_alive_timer: None,
         last_read: TokioInstant::now(),
         will: connect.will.map(Box::new),
         aliases: Vec::new(),
@@ -494,10 +493,6 @@ impl<S: Transport> Connection<S> {
 
     /// The `Connected` phase: read, handle, flush, until something ends it.
     async fn serve(&mut self) -> Exit {
-        if !self.keep_alive.is_zero() {
-            let deadline = self.keep_alive_deadline();
-            self.keep_alive_timer = Some(Box::pin(tokio::time::sleep_until(deadline)));
-        }
         // Packets may follow CONNECT in the same read, before any CONNACK [MQTT-3.1.4].
         if let Err(exit) = self.handle_buffered() {
             return exit;
@@ -521,9 +516,8 @@ impl<S: Transport> Connection<S> {
                 return Exit::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN);
             }
             // Reads first: a subscriber flooded with output must still read its acks, and a
-            // read batch ends with a flush anyway, so output cannot starve either. Keep alive
-            // last: it only matters when nothing is read. (Biased also skips the random
-            // start an unbiased select draws on every turn.)
+            // read batch ends with a flush anyway, so output cannot starve either. (Biased
+            // also skips the random start an unbiased select draws on every turn.)
             tokio::select! {
                 biased;
                 read = read_when_ready(&mut self.stream, &mut self.read_buf, read_size) => {
@@ -538,6 +532,7 @@ impl<S: Transport> Connection<S> {
                     let now = TokioInstant::now();
                     let busy = now.saturating_duration_since(self.last_read) < BUSY_GAP;
                     self.last_read = now;
+                    self.session.keep_alive.heard(self.broker.tick());
                     if let Err(exit) = self.handle_buffered() {
                         return exit;
                     }
@@ -550,13 +545,17 @@ impl<S: Transport> Connection<S> {
                     {
                         self.read_buf = BytesMut::new();
                     }
+                    if !busy {
+                        self.forget_stale_matches();
+                    }
                     match self.flush().await {
                         Ok(true) => {}
                         Ok(false) => return Exit::TakenOver,
                         Err(()) => return Exit::Closed,
                     }
                 }
-                // Output is pending, or the broker is shutting down (checked above).
+                // Output is pending, the keep-alive sweep found the client silent, or the
+                // broker is shutting down (checked above).
                 () = woken.as_mut() => {
                     woken.set(session.wake.notified());
                     match self.flush().await {
@@ -564,23 +563,24 @@ impl<S: Transport> Connection<S> {
                         Ok(false) => return Exit::TakenOver,
                         Err(()) => return Exit::Closed,
                     }
-                }
-                () = keep_alive_timer(&mut self.keep_alive_timer) => {
-                    // A connection that went quiet after being busy gives its buffer and
-                    // its remembered matches back.
-                    if self.read_buf.is_empty() {
-                        self.read_buf = BytesMut::new();
-                    }
-                    self.match_cache = None;
-                    let deadline = self.keep_alive_deadline();
-                    if deadline <= TokioInstant::now() {
+                    if self.session.keep_alive.take_due()
+                        && self.keep_alive_deadline() <= TokioInstant::now()
+                    {
                         debug!(peer = %self.peer, "keep alive expired");
                         return Exit::ServerDisconnect(ReasonCode::KEEP_ALIVE_TIMEOUT);
                     }
-                    if let Some(timer) = &mut self.keep_alive_timer {
-                        timer.as_mut().reset(deadline);
-                    }
                 }
+            }
+        }
+    }
+
+    /// Drops remembered matches that subscriptions have changed since, and the sessions they
+    /// hold; a quiet connection keeps only what is still valid.
+    fn forget_stale_matches(&mut self) {
+        if let Some(cache) = &mut self.match_cache {
+            let generation = self.broker.router_generation();
+            if cache.forget_stale(generation) {
+                self.match_cache = None;
             }
         }
     }
@@ -770,9 +770,9 @@ impl<S: Transport> Connection<S> {
             let now = self.last_read.into_std();
             let message = self.message_from(publish, now);
             let cache = self.match_cache.get_or_insert_with(Box::default);
-            let matched = self
-                .broker
-                .publish_into(message, &mut self.flush_batch, Some(cache), now);
+            let matched =
+                self.broker
+                    .publish_into(message, &mut self.flush_batch, Some(cache), now);
             if matched == 0 && qos != QoS::AtMostOnce {
                 reason = ReasonCode::NO_MATCHING_SUBSCRIBERS;
             }
@@ -979,6 +979,7 @@ impl<S: Transport> Connection<S> {
             let still_mine = state.is_attached(self.generation);
             if still_mine {
                 state.link = None;
+                self.session.keep_alive.disarm();
                 state.socket = None;
                 state.writing = false;
                 state.out.clear();
@@ -1025,12 +1026,4 @@ fn next_read_size(size: usize, read: usize, room: usize) -> usize {
     } else {
         size
     }
-}
-
-/// Completes when the keep alive timer fires; never without one.
-fn keep_alive_timer(timer: &mut Option<Pin<Box<Sleep>>>) -> impl Future<Output = ()> + '_ {
-    std::future::poll_fn(move |cx| match timer {
-        Some(timer) => timer.as_mut().poll(cx),
-        None => Poll::Pending,
-    })
 }

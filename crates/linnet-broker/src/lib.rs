@@ -7,6 +7,7 @@
 
 pub mod config;
 mod connection;
+mod keep_alive;
 mod listener;
 mod message;
 pub mod router;
@@ -18,7 +19,7 @@ mod transport;
 mod ws;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -72,6 +73,8 @@ struct Inner {
     /// Set once by [`Broker::shutdown`]; connections check it when woken (a flag and their
     /// session's wake-up, not a watch receiver each, keeps idle connections small).
     shutting_down: AtomicBool,
+    /// The coarse clock of the keep-alive sweep, in its ticks since `started`.
+    tick: AtomicU32,
 }
 
 impl Broker {
@@ -96,6 +99,7 @@ impl Broker {
                 next_generation: AtomicU64::new(1),
                 shutdown,
                 shutting_down: AtomicBool::new(false),
+                tick: AtomicU32::new(0),
             }),
         }
     }
@@ -147,6 +151,11 @@ impl Broker {
 
     fn next_session_id(&self) -> u64 {
         self.inner.next_session_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The keep-alive sweep's clock now.
+    fn tick(&self) -> u32 {
+        self.inner.tick.load(Ordering::Relaxed)
     }
 
     fn next_generation(&self) -> u64 {

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 use crate::transport::Tcp;
-use crate::{connection, sys, Broker};
+use crate::{connection, keep_alive, sys, Broker};
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,7 @@ impl Bound {
             tasks.push(tokio::spawn(accept_loop(broker.clone(), listener, kind)));
         }
         tasks.push(tokio::spawn(sys::run(broker.clone())));
+        tasks.push(tokio::spawn(keep_alive::run(broker.clone())));
         let mut shutdown = broker.shutdown_signal();
         while !*shutdown.borrow_and_update() {
             if shutdown.changed().await.is_err() {

@@ -128,6 +128,13 @@ impl MatchCache {
             .find(|entry| entry.generation == generation && *entry.topic == *topic)
     }
 
+    /// Drops the entries from before `generation`; true when none is left.
+    pub(crate) fn forget_stale(&mut self, generation: u64) -> bool {
+        self.entries.retain(|entry| entry.generation == generation);
+        self.scratch = Vec::new();
+        self.entries.is_empty()
+    }
+
     fn insert(&mut self, topic: &str, generation: u64, matched: usize, targets: Vec<Target>) {
         // Entries from an older generation are dead: drop them and the sessions they hold.
         self.entries.retain(|entry| entry.generation == generation);
@@ -268,6 +275,11 @@ impl Broker {
             }
         }
         matched
+    }
+
+    /// The router's generation: it changes whenever a subscription does.
+    pub(crate) fn router_generation(&self) -> u64 {
+        read(&self.inner.router).generation()
     }
 
     /// Whether `session` is still the registered session of its client id.

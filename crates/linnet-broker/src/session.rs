@@ -29,8 +29,11 @@ pub(crate) struct Session {
     /// Unique per session object (a clean start makes a new one).
     pub(crate) id: u64,
     pub(crate) client_id: ByteString,
-    /// Wakes the owning connection: output is pending or it has been taken over.
+    /// Wakes the owning connection: output is pending, it has been taken over, or its
+    /// keep alive may have run out.
     pub(crate) wake: Notify,
+    /// Keep-alive bookkeeping of the attached connection, read by the broker's sweep.
+    pub(crate) keep_alive: crate::keep_alive::Watch,
     pub(crate) state: Mutex<SessionState>,
 }
 
@@ -120,6 +123,7 @@ impl Session {
             id,
             client_id,
             wake: Notify::new(),
+            keep_alive: crate::keep_alive::Watch::default(),
             state: Mutex::new(SessionState::default()),
         }
     }
