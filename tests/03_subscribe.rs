@@ -536,14 +536,23 @@ async fn a_repeated_topic_follows_new_and_changed_subscriptions() {
     second.subscribe("cache/t", QoS::AtLeastOnce).await;
     publish_qos1(&mut publisher, "cache/t", "two", 2).await;
     let to_first = first.recv_publish().await;
-    assert_eq!((to_first.payload, to_first.qos), ("two".into(), QoS::AtMostOnce));
+    assert_eq!(
+        (to_first.payload, to_first.qos),
+        ("two".into(), QoS::AtMostOnce)
+    );
     let to_second = second.recv_and_ack().await;
-    assert_eq!((to_second.payload, to_second.qos), ("two".into(), QoS::AtLeastOnce));
+    assert_eq!(
+        (to_second.payload, to_second.qos),
+        ("two".into(), QoS::AtLeastOnce)
+    );
 
     first.subscribe("cache/+", QoS::AtLeastOnce).await;
     publish_qos1(&mut publisher, "cache/t", "three", 3).await;
     let to_first = first.recv_and_ack().await;
-    assert_eq!((to_first.payload, to_first.qos), ("three".into(), QoS::AtLeastOnce));
+    assert_eq!(
+        (to_first.payload, to_first.qos),
+        ("three".into(), QoS::AtLeastOnce)
+    );
     assert_eq!(second.recv_and_ack().await.payload, "three");
     first.expect_nothing(QUIET).await;
 }

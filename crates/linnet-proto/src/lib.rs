@@ -38,8 +38,8 @@ pub use error::{DecodeError, EncodeError};
 pub use packet::*;
 pub use properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
-    PerHop, PropertyId, PublishProperties, SubscribeProperties, UnsubscribeProperties, UserProperty,
-    WillProperties,
+    PerHop, PropertyId, PublishProperties, SubscribeProperties, UnsubscribeProperties,
+    UserProperty, WillProperties,
 };
 pub use reason::{ConnectReturnCode, ReasonCode};
 pub use topic::{SharedFilter, TopicError, TopicFilter, TopicName};

@@ -876,7 +876,12 @@ impl PublishProperties {
 
     /// Writes the length prefix and the properties, with `hop` in place of this struct's
     /// per-hop fields; `content_len` is what [`Self::forwarded_content_len`] returned.
-    pub(crate) fn encode_forwarded(&self, hop: &PerHop<'_>, content_len: usize, buf: &mut impl BufMut) {
+    pub(crate) fn encode_forwarded(
+        &self,
+        hop: &PerHop<'_>,
+        content_len: usize,
+        buf: &mut impl BufMut,
+    ) {
         put_varint(buf, content_len as u32);
         if content_len > 0 {
             self.visit_hop(&mut BufSink(buf), hop);

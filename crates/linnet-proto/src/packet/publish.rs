@@ -222,8 +222,7 @@ impl Forward<'_> {
             });
         }
         buf.reserve(size);
-        let flags =
-            (u8::from(self.dup) << 3) | ((self.qos as u8) << 1) | u8::from(self.retain);
+        let flags = (u8::from(self.dup) << 3) | ((self.qos as u8) << 1) | u8::from(self.retain);
         buf.put_u8(((PacketType::Publish as u8) << 4) | flags);
         put_varint(buf, remaining as u32);
         put_str(buf, self.topic);
@@ -306,7 +305,9 @@ mod tests {
                 publish.properties = expected_properties.clone();
             }
             let mut expected = BytesMut::new();
-            Packet::Publish(publish).encode(version, &mut expected).unwrap();
+            Packet::Publish(publish)
+                .encode(version, &mut expected)
+                .unwrap();
             let mut got = BytesMut::new();
             let written = forward.encode_within(version, u32::MAX, &mut got).unwrap();
             assert_eq!(got, expected, "{version} {qos:?}");
