@@ -20,7 +20,6 @@ use linnet_proto::{
     Unsubscribe, Will,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::Instant as TokioInstant;
 use tracing::debug;
 
 use crate::message::Message;
@@ -53,9 +52,9 @@ const READ_MAX: usize = 64 * 1024;
 /// holds no buffer at all.
 const SPARE_KEEP_MIN: usize = 1024;
 
-/// Reads closer together than this mark a connection busy: it keeps its read buffer between
-/// reads, until its keep-alive timer next fires or a read comes after a longer pause.
-const BUSY_GAP: Duration = Duration::from_secs(1);
+/// Reads at most this many keep-alive sweep ticks apart (about a second) mark a connection
+/// busy: it keeps its read buffer between reads, until a read comes after a longer pause.
+const BUSY_TICKS: u32 = 2;
 
 /// Per-connection state in the `Connected` phase.
 struct Connection<S> {
@@ -70,11 +69,9 @@ struct Connection<S> {
     version: ProtocolVersion,
     session: Arc<Session>,
     generation: u64,
-    /// Checked when the broker's keep-alive sweep wakes the connection (no timer of its
-    /// own): the time of the last read decides [MQTT-3.1.2-22].
-    keep_alive: Duration,
-    /// When the client was last heard from.
-    last_read: TokioInstant,
+    /// The broker's keep-alive tick at the last read (see [`crate::keep_alive`]): no clock
+    /// is read per packet.
+    read_tick: u32,
     /// Boxed: rare and large, it would size every connection.
     will: Option<Box<Will>>,
     /// v5 Topic Alias -> topic name, set by the client [MQTT-3.3.2-12]; grows on use.
@@ -415,8 +412,7 @@ where
         version,
         session,
         generation,
-        keep_alive: Duration::from_secs(u64::from(keep_alive)),
-        last_read: TokioInstant::now(),
+        read_tick: broker.tick(),
         will: connect.will.map(Box::new),
         aliases: Vec::new(),
         topic_alias_max,
@@ -529,10 +525,10 @@ impl<S: Transport> Connection<S> {
                             read_size = next_read_size(read_size, n, room);
                         }
                     }
-                    let now = TokioInstant::now();
-                    let busy = now.saturating_duration_since(self.last_read) < BUSY_GAP;
-                    self.last_read = now;
-                    self.session.keep_alive.heard(self.broker.tick());
+                    let tick = self.broker.tick();
+                    let busy = tick.wrapping_sub(self.read_tick) <= BUSY_TICKS;
+                    self.read_tick = tick;
+                    self.session.keep_alive.heard(tick);
                     if let Err(exit) = self.handle_buffered() {
                         return exit;
                     }
@@ -563,9 +559,7 @@ impl<S: Transport> Connection<S> {
                         Ok(false) => return Exit::TakenOver,
                         Err(()) => return Exit::Closed,
                     }
-                    if self.session.keep_alive.take_due()
-                        && self.keep_alive_deadline() <= TokioInstant::now()
-                    {
+                    if self.session.keep_alive.take_due(self.broker.tick()) {
                         debug!(peer = %self.peer, "keep alive expired");
                         return Exit::ServerDisconnect(ReasonCode::KEEP_ALIVE_TIMEOUT);
                     }
@@ -583,11 +577,6 @@ impl<S: Transport> Connection<S> {
                 self.match_cache = None;
             }
         }
-    }
-
-    /// 1.5 times the keep alive after the last read [MQTT-3.1.2-22].
-    fn keep_alive_deadline(&self) -> TokioInstant {
-        self.last_read + self.keep_alive.mul_f64(1.5)
     }
 
     /// Decodes and handles every whole packet in the read buffer.
@@ -766,8 +755,13 @@ impl<S: Transport> Connection<S> {
         } else if !allowed {
             reason = ReasonCode::NOT_AUTHORIZED;
         } else {
-            // The read that brought the packet: one clock reading per read batch.
-            let now = self.last_read.into_std();
+            // Only an expiring message is timed on its way (its expiry is checked against
+            // `now`): the others skip reading the clock, a large part of routing them.
+            let now = if publish.properties.message_expiry_interval.is_some() {
+                Instant::now()
+            } else {
+                self.broker.started()
+            };
             let message = self.message_from(publish, now);
             let cache = self.match_cache.get_or_insert_with(Box::default);
             let matched =

@@ -1,8 +1,7 @@
 //! Keep alive for every connection at once [MQTT-3.1.2-22]: a coarse broker clock that
 //! advances every [`TICK`], and one task that, on each tick, wakes the connections that have
 //! been silent past their limit. A connection notes the tick on each read (two atomic
-//! operations: no clock reading, no timer of its own, nothing polled per message); when woken
-//! it checks its exact deadline itself, so the coarse clock only decides when to look.
+//! operations: no clock reading, no timer of its own, nothing polled per message).
 //!
 //! A connection is disconnected at least 1.5 times its keep alive after its last packet, and
 //! at most about two ticks later.
@@ -52,16 +51,24 @@ impl Watch {
         self.heard.store(now, Ordering::Relaxed);
     }
 
-    /// Whether the sweep found the connection silent for too long since this was last asked.
-    pub(crate) fn take_due(&self) -> bool {
-        self.due.load(Ordering::Relaxed) && self.due.swap(false, Ordering::Relaxed)
+    /// Whether the sweep found the connection silent for too long, and it still is at `now`
+    /// (a packet may have come since).
+    pub(crate) fn take_due(&self, now: u32) -> bool {
+        self.due.load(Ordering::Relaxed)
+            && self.due.swap(false, Ordering::Relaxed)
+            && self.is_overdue(now)
     }
 
-    /// Marks the connection due when it has been silent for more than its limit at `now`.
-    fn check(&self, now: u32) -> bool {
+    /// Silent for more than the limit: more than `limit` whole ticks have passed since the
+    /// tick of the last read, so more than 1.5 times the keep alive.
+    fn is_overdue(&self, now: u32) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);
-        let silent = now.wrapping_sub(self.heard.load(Ordering::Relaxed));
-        let overdue = limit > 0 && silent > limit;
+        limit > 0 && now.wrapping_sub(self.heard.load(Ordering::Relaxed)) > limit
+    }
+
+    /// Marks the connection due when it is overdue at `now`.
+    fn check(&self, now: u32) -> bool {
+        let overdue = self.is_overdue(now);
         if overdue {
             self.due.store(true, Ordering::Relaxed);
         }

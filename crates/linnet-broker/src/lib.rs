@@ -153,6 +153,11 @@ impl Broker {
         self.inner.next_session_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// When the broker started: a fixed instant, for code that needs one but no clock.
+    fn started(&self) -> Instant {
+        self.inner.started
+    }
+
     /// The keep-alive sweep's clock now.
     fn tick(&self) -> u32 {
         self.inner.tick.load(Ordering::Relaxed)

@@ -212,7 +212,8 @@ impl Broker {
     /// [`Broker::publish`] for a connection's read batch: subscribers whose output was idle
     /// go into `batch`, to be written once the batch is handled. With a `cache`, a topic the
     /// connection published to before, while no subscription changed, skips matching. `now`
-    /// is when the message arrived.
+    /// is what the message's expiry is checked against: only a message with an expiry needs
+    /// the real time (nothing else on the way is timed).
     pub(crate) fn publish_into(
         &self,
         message: Arc<Message>,
