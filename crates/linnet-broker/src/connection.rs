@@ -22,7 +22,7 @@ use linnet_proto::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
-use crate::message::Message;
+use crate::message::{Message, Routed};
 use crate::routing::{attach_session, discard_session, MatchCache};
 use crate::session::FlushBatch;
 use crate::session::{Link, Session, Stage};
@@ -762,7 +762,7 @@ impl<S: Transport> Connection<S> {
             } else {
                 self.broker.started()
             };
-            let message = self.message_from(publish, now);
+            let message = Routed::new(self.message_from(publish, now));
             let cache = self.match_cache.get_or_insert_with(Box::default);
             let matched =
                 self.broker
@@ -789,7 +789,7 @@ impl<S: Transport> Connection<S> {
     }
 
     #[inline]
-    fn message_from(&self, publish: Publish, now: Instant) -> Arc<Message> {
+    fn message_from(&self, publish: Publish, now: Instant) -> Message {
         let mut properties = publish.properties;
         // Per hop: the alias is this client's, the expiry lives on as `expires_at`.
         properties.topic_alias = None;
@@ -797,7 +797,7 @@ impl<S: Transport> Connection<S> {
             .message_expiry_interval
             .take()
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
-        Arc::new(Message {
+        Message {
             topic: publish.topic,
             payload: publish.payload,
             qos: publish.qos,
@@ -805,7 +805,7 @@ impl<S: Transport> Connection<S> {
             properties: Message::stored_properties(properties),
             expires_at,
             origin: self.session.id,
-        })
+        }
     }
 
     fn on_pubrel(&mut self, rel: PubResponse) {

@@ -1,6 +1,8 @@
 //! An application message as the broker routes it: decoded once from the publisher's PUBLISH
 //! and shared (`Arc`) by every queue and subscriber it reaches; the payload is never copied.
 
+use std::cell::OnceCell;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -56,5 +58,50 @@ impl Message {
             let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
             u32::try_from(secs).unwrap_or(u32::MAX)
         })
+    }
+}
+
+/// A message being routed: owned while sessions only write it out at once, shared (`Arc`)
+/// from the first time one has to keep it (queued, in flight or retained), and then the same
+/// `Arc` for all of them. Most messages are never kept, and skip the allocation.
+#[derive(Debug)]
+pub(crate) enum Routed {
+    Owned {
+        message: Message,
+        shared: OnceCell<Arc<Message>>,
+    },
+    Shared(Arc<Message>),
+}
+
+impl Routed {
+    pub(crate) fn new(message: Message) -> Self {
+        Self::Owned {
+            message,
+            shared: OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn message(&self) -> &Message {
+        match self {
+            Self::Owned { message, .. } => message,
+            Self::Shared(message) => message,
+        }
+    }
+
+    /// The message as something to keep; the first call copies it (its payload is shared,
+    /// not copied) into an `Arc`.
+    pub(crate) fn shared(&self) -> Arc<Message> {
+        match self {
+            Self::Owned { message, shared } => {
+                Arc::clone(shared.get_or_init(|| Arc::new(message.clone())))
+            }
+            Self::Shared(message) => Arc::clone(message),
+        }
+    }
+}
+
+impl From<Arc<Message>> for Routed {
+    fn from(message: Arc<Message>) -> Self {
+        Self::Shared(message)
     }
 }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use bytestring::ByteString;
 use linnet_proto::{QoS, RetainHandling, Subscription, TopicFilter, Will};
 
-use crate::message::Message;
+use crate::message::{Message, Routed};
 use crate::router::{Entry, Router};
-use crate::session::{Delivery, FlushBatch, QueueLimits, Session, Stage};
+use crate::session::{Delivery, FlushBatch, Offer, QueueLimits, Session, Stage};
 use crate::{lock, read, write, Broker};
 
 /// Finds or creates the session for `client_id` and takes it from any connection that holds
@@ -204,7 +204,7 @@ impl Broker {
     /// many subscriptions matched.
     pub(crate) fn publish(&self, message: Arc<Message>) -> usize {
         let mut batch = FlushBatch::default();
-        let matched = self.publish_into(message, &mut batch, None, Instant::now());
+        let matched = self.publish_into(Routed::from(message), &mut batch, None, Instant::now());
         batch.finish(&self.inner.stats);
         matched
     }
@@ -216,11 +216,12 @@ impl Broker {
     /// the real time (nothing else on the way is timed).
     pub(crate) fn publish_into(
         &self,
-        message: Arc<Message>,
+        routed: Routed,
         batch: &mut FlushBatch,
         mut cache: Option<&mut MatchCache>,
         now: Instant,
     ) -> usize {
+        let message = routed.message();
         if message.retain {
             let mut retained = write(&self.inner.retained);
             if message.payload.is_empty() {
@@ -229,8 +230,9 @@ impl Broker {
                     self.inner.store.retained_cleared(&message.topic);
                 }
             } else {
-                retained.insert(message.topic.clone(), message.clone());
-                self.inner.store.retained_set(&message);
+                let kept = routed.shared();
+                self.inner.store.retained_set(&kept);
+                retained.insert(message.topic.clone(), kept);
             }
         }
         let limits = self.queue_limits();
@@ -240,16 +242,16 @@ impl Broker {
         let router = read(&self.inner.router);
         let generation = router.generation();
         let mut deliver = |target: &Target| {
-            let delivery = Delivery {
+            let offer = Offer {
+                routed: &routed,
                 qos: message.qos.min(target.qos),
                 // Live messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12].
                 retain: message.retain && target.keep_retain,
-                subscription_ids: target.subscription_ids.clone(),
-                message: message.clone(),
-                shared: target.shared.clone(),
+                subscription_ids: &target.subscription_ids,
+                shared: target.shared.as_ref(),
             };
             let session = &target.subscriber;
-            if lock(&session.state).deliver(delivery, limits, stats, now) {
+            if lock(&session.state).offer(offer, limits, stats, now) {
                 batch.add(session);
             }
         };
@@ -264,7 +266,7 @@ impl Broker {
             .as_deref_mut()
             .map(|cache| std::mem::take(&mut cache.scratch))
             .unwrap_or_default();
-        let (matched, any_shared) = resolve(&router, &message, &mut targets);
+        let (matched, any_shared) = resolve(&router, message, &mut targets);
         targets.iter().for_each(&mut deliver);
         if let Some(cache) = cache {
             // A shared group picks a member per message: such a match is not remembered.

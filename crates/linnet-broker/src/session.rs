@@ -20,7 +20,7 @@ use linnet_proto::{
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::message::Message;
+use crate::message::{Message, Routed};
 use crate::Stats;
 
 /// A client session, shared by the registry, the router and its connection task.
@@ -78,6 +78,57 @@ pub(crate) struct Delivery {
     /// Set when it reached this session through a shared subscription: if the session ends
     /// before the client acknowledges it, another member of the group gets it.
     pub(crate) shared: Option<TopicFilter>,
+}
+
+impl Delivery {
+    fn outgoing(&self) -> Outgoing<'_> {
+        Outgoing {
+            message: &self.message,
+            qos: self.qos,
+            retain: self.retain,
+            subscription_ids: &self.subscription_ids,
+        }
+    }
+}
+
+/// A message offered to one session, with that session's parts, all by reference: written
+/// out at once it costs no copy; kept (queued or in flight) it becomes a [`Delivery`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Offer<'a> {
+    pub(crate) routed: &'a Routed,
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
+    pub(crate) subscription_ids: &'a [NonZeroU32],
+    pub(crate) shared: Option<&'a TopicFilter>,
+}
+
+impl Offer<'_> {
+    fn to_delivery(self) -> Delivery {
+        Delivery {
+            message: self.routed.shared(),
+            qos: self.qos,
+            retain: self.retain,
+            subscription_ids: self.subscription_ids.to_vec(),
+            shared: self.shared.cloned(),
+        }
+    }
+
+    fn outgoing(&self) -> Outgoing<'_> {
+        Outgoing {
+            message: self.routed.message(),
+            qos: self.qos,
+            retain: self.retain,
+            subscription_ids: self.subscription_ids,
+        }
+    }
+}
+
+/// What one PUBLISH to one client is made of.
+struct Outgoing<'a> {
+    message: &'a Message,
+    qos: QoS,
+    retain: bool,
+    subscription_ids: &'a [NonZeroU32],
 }
 
 #[derive(Debug, Default)]
@@ -213,25 +264,45 @@ impl SessionState {
         stats: &Stats,
         now: Instant,
     ) -> bool {
+        let routed = Routed::from(delivery.message);
+        let offer = Offer {
+            routed: &routed,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            subscription_ids: &delivery.subscription_ids,
+            shared: delivery.shared.as_ref(),
+        };
+        self.offer(offer, limits, stats, now)
+    }
+
+    /// [`SessionState::deliver`] for a message being routed: it is copied only if this
+    /// session keeps it.
+    pub(crate) fn offer(
+        &mut self,
+        offer: Offer<'_>,
+        limits: QueueLimits,
+        stats: &Stats,
+        now: Instant,
+    ) -> bool {
         let was_empty = self.out.is_empty();
         let Some(link) = self.link.clone() else {
-            if delivery.qos != QoS::AtMostOnce {
-                self.enqueue(delivery, limits, stats);
+            if offer.qos != QoS::AtMostOnce {
+                self.enqueue(offer.to_delivery(), limits, stats);
             }
             return false;
         };
-        if delivery.qos == QoS::AtMostOnce {
+        if offer.qos == QoS::AtMostOnce {
             if self.out.len() >= limits.max_outbound_bytes {
                 // Slow consumer: shed QoS 0 rather than grow without bound.
                 stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
             self.writer(&link, stats, now)
-                .publish(&delivery, None, false);
+                .publish(offer.outgoing(), None, false);
         } else if self.inflight.len() < link.window && self.queue.is_empty() {
-            self.send_inflight(&link, delivery, stats, now);
+            self.send_inflight(&link, offer.to_delivery(), stats, now);
         } else {
-            self.enqueue(delivery, limits, stats);
+            self.enqueue(offer.to_delivery(), limits, stats);
         }
         was_empty && !self.out.is_empty()
     }
@@ -270,7 +341,7 @@ impl SessionState {
         let packet_id = self.allocate_packet_id();
         if self
             .writer(link, stats, now)
-            .publish(&delivery, Some(packet_id), false)
+            .publish(delivery.outgoing(), Some(packet_id), false)
         {
             self.inflight.push_back(Inflight {
                 packet_id,
@@ -405,7 +476,7 @@ impl Writer<'_> {
     fn resend(&mut self, entry: &Inflight) {
         match entry.stage {
             Stage::Published => {
-                self.publish(&entry.delivery, Some(entry.packet_id), true);
+                self.publish(entry.delivery.outgoing(), Some(entry.packet_id), true);
             }
             Stage::Released => {
                 let pubrel = Packet::PubRel(PubResponse::new(entry.packet_id));
@@ -416,8 +487,8 @@ impl Writer<'_> {
 
     /// Encodes one PUBLISH. False when it was dropped: expired before its first send, or
     /// larger than the client accepts (then it counts as delivered [MQTT-3.1.2-25]).
-    fn publish(&mut self, delivery: &Delivery, packet_id: Option<PacketId>, dup: bool) -> bool {
-        let message = &delivery.message;
+    fn publish(&mut self, delivery: Outgoing<'_>, packet_id: Option<PacketId>, dup: bool) -> bool {
+        let message = delivery.message;
         // Expiry stops a message before its first send; once sent, a re-send (DUP) goes out
         // whatever its age [MQTT-4.3.3-7].
         if !dup && message.is_expired(self.now) {
@@ -430,7 +501,7 @@ impl Writer<'_> {
             // At least 1 s: a re-send of an expired message must not read as "already gone".
             hop.message_expiry_interval =
                 message.remaining_expiry(self.now).map(|secs| secs.max(1));
-            hop.subscription_identifiers = &delivery.subscription_ids;
+            hop.subscription_identifiers = delivery.subscription_ids;
             if self.aliases.max > 0 {
                 if let Some(&alias) = self.aliases.assigned.get(&message.topic) {
                     topic = "";
