@@ -223,8 +223,13 @@ struct Broker {
 
 impl Broker {
     fn start() -> Broker {
+        Broker::start_with(&[])
+    }
+
+    /// A broker with these extra flags.
+    fn start_with(extra: &[&str]) -> Broker {
         for _ in 0..5 {
-            if let Some(broker) = Broker::start_on(free_port(), free_port()) {
+            if let Some(broker) = Broker::start_on(free_port(), free_port(), extra) {
                 return broker;
             }
         }
@@ -232,14 +237,12 @@ impl Broker {
     }
 
     /// A broker on these ports; `None` if it could not listen on them.
-    fn start_on(tcp: u16, ws: u16) -> Option<Broker> {
-        let mut proc = Proc::linnet(&[
-            "broker",
-            "--tcp",
-            &format!("127.0.0.1:{tcp}"),
-            "--ws",
-            &format!("127.0.0.1:{ws}"),
-        ]);
+    fn start_on(tcp: u16, ws: u16, extra: &[&str]) -> Option<Broker> {
+        let tcp_addr = format!("127.0.0.1:{tcp}");
+        let ws_addr = format!("127.0.0.1:{ws}");
+        let mut args = vec!["broker", "--tcp", &tcp_addr, "--ws", &ws_addr];
+        args.extend_from_slice(extra);
+        let mut proc = Proc::linnet(&args);
         let start = Instant::now();
         while start.elapsed() < DEADLINE {
             if let Ok(Some(_)) = proc.child.try_wait() {
@@ -287,6 +290,25 @@ fn mosquitto_available() -> bool {
         eprintln!("SKIP: mosquitto-clients not installed (apt install mosquitto-clients)");
     }
     found
+}
+
+// ---------------------------------------------------------------------------------------
+// linnet broker
+
+/// One worker thread runs the single-threaded scheduler, more run the work-stealing one:
+/// both route over real sockets. An out-of-range count is refused, naming the flag.
+#[test]
+fn broker_threads_flag_picks_the_scheduler_and_is_checked() {
+    for threads in ["1", "3"] {
+        let broker = Broker::start_with(&["--threads", threads]);
+        let sub = broker.subscriber(&["-t", "threads/#", "-C", "1", "-F", "%t %p"]);
+        broker.publish(&["-t", "threads/x", "-m", threads]);
+        let out = sub.finish().expect_success();
+        assert_eq!(out.stdout_str(), format!("threads/x {threads}\n"));
+    }
+    let refused = linnet(&["broker", "--threads", "2000"]);
+    assert_eq!(refused.code(), 2);
+    assert!(refused.stderr.contains("--threads"), "{}", refused.stderr);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1481,7 +1503,7 @@ fn sub_reconnect_survives_a_broker_restart() {
     let mut again = None;
     let start = Instant::now();
     while again.is_none() && start.elapsed() < DEADLINE {
-        again = Broker::start_on(tcp, ws); // the port may linger a moment
+        again = Broker::start_on(tcp, ws, &[]); // the port may linger a moment
     }
     let broker = again.expect("the broker did not restart on its ports");
     sub.wait_stderr("after reconnecting");
