@@ -85,8 +85,9 @@ struct Connection<S> {
     reason_string: Option<String>,
     /// Subscribers this connection's current read batch gave output to.
     flush_batch: FlushBatch,
-    /// What the topics this connection publishes to matched; from its first PUBLISH on, and
-    /// dropped again when it goes quiet.
+    /// What the topics this connection publishes to matched; from its first PUBLISH on.
+    /// Entries that subscriptions have changed since are dropped on the first read after a
+    /// pause, so a quiet connection does not hold sessions that have gone.
     match_cache: Option<Box<MatchCache>>,
 }
 
