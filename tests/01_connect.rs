@@ -142,6 +142,7 @@ async fn mqtt_3_1_2_22_keep_alive_holds_for_a_connection_that_took_over() {
     let broker = TestBroker::start().await;
     let mut first = Connect::new(V5, "resumed");
     first.clean_start = false;
+    first.keep_alive = 0;
     first.properties.session_expiry_interval = Some(60);
     let (mut first, _) = RawClient::connect(broker.tcp, first).await;
     let mut second = Connect::new(V5, "resumed");

@@ -295,10 +295,11 @@ fn mosquitto_available() -> bool {
 // ---------------------------------------------------------------------------------------
 // linnet broker
 
-/// One worker thread runs the single-threaded scheduler, more run the work-stealing one:
-/// both route over real sockets. An out-of-range count is refused, naming the flag.
+/// The broker routes over real sockets with one worker thread (tokio's single-threaded
+/// scheduler) and with several (the work-stealing one); an out-of-range count is refused,
+/// naming the flag.
 #[test]
-fn broker_threads_flag_picks_the_scheduler_and_is_checked() {
+fn broker_runs_with_one_or_several_threads_and_checks_the_count() {
     for threads in ["1", "3"] {
         let broker = Broker::start_with(&["--threads", threads]);
         let sub = broker.subscriber(&["-t", "threads/#", "-C", "1", "-F", "%t %p"]);

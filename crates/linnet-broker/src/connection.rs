@@ -52,9 +52,12 @@ const READ_MAX: usize = 64 * 1024;
 /// holds no buffer at all.
 const SPARE_KEEP_MIN: usize = 1024;
 
-/// Reads at most this many keep-alive sweep ticks apart (about a second) mark a connection
-/// busy: it keeps its read buffer between reads, until a read comes after a longer pause.
+/// Reads at most this many keep-alive sweep ticks apart (about a second) follow each other
+/// closely; after [`BUSY_READS`] such reads in a row a connection is busy: it keeps its read
+/// buffer between reads, until a read comes after a longer pause. (A handshake followed by a
+/// SUBSCRIBE is not busy: such a connection waits without a buffer.)
 const BUSY_TICKS: u32 = 2;
+const BUSY_READS: u8 = 3;
 
 /// Per-connection state in the `Connected` phase.
 struct Connection<S> {
@@ -72,6 +75,8 @@ struct Connection<S> {
     /// The broker's keep-alive tick at the last read (see [`crate::keep_alive`]): no clock
     /// is read per packet.
     read_tick: u32,
+    /// Reads in a row that came at most [`BUSY_TICKS`] after the one before.
+    close_reads: u8,
     /// Boxed: rare and large, it would size every connection.
     will: Option<Box<Will>>,
     /// v5 Topic Alias -> topic name, set by the client [MQTT-3.3.2-12]; grows on use.
@@ -363,9 +368,10 @@ where
         state.out.clear();
         state.aliases_out.reset(client_topic_alias_max);
         state.link = Some(link);
-        session
+        broker
+            .inner
             .keep_alive
-            .arm(Duration::from_secs(u64::from(keep_alive)), broker.tick());
+            .arm(&session, Duration::from_secs(u64::from(keep_alive)));
         state.socket = stream.shared_socket();
         state.writing = false;
         // CONNACK first [MQTT-3.2.0-1], then what the session still owes the client. If the
@@ -414,6 +420,7 @@ where
         session,
         generation,
         read_tick: broker.tick(),
+        close_reads: 0,
         will: connect.will.map(Box::new),
         aliases: Vec::new(),
         topic_alias_max,
@@ -527,7 +534,12 @@ impl<S: Transport> Connection<S> {
                         }
                     }
                     let tick = self.broker.tick();
-                    let busy = tick.wrapping_sub(self.read_tick) <= BUSY_TICKS;
+                    self.close_reads = if tick.wrapping_sub(self.read_tick) <= BUSY_TICKS {
+                        self.close_reads.saturating_add(1)
+                    } else {
+                        0
+                    };
+                    let busy = self.close_reads >= BUSY_READS;
                     self.read_tick = tick;
                     self.session.keep_alive.heard(tick);
                     if let Err(exit) = self.handle_buffered() {
@@ -542,7 +554,8 @@ impl<S: Transport> Connection<S> {
                     {
                         self.read_buf = BytesMut::new();
                     }
-                    if !busy {
+                    if self.close_reads == 0 {
+                        // The first read after a pause.
                         self.forget_stale_matches();
                     }
                     match self.flush().await {
@@ -555,14 +568,16 @@ impl<S: Transport> Connection<S> {
                 // broker is shutting down (checked above).
                 () = woken.as_mut() => {
                     woken.set(session.wake.notified());
+                    // Before the flush: a silent peer may be one whose socket no longer
+                    // drains, and the flush would wait on it.
+                    if self.session.keep_alive.take_due(self.broker.tick()) {
+                        debug!(peer = %self.peer, "keep alive expired");
+                        return Exit::ServerDisconnect(ReasonCode::KEEP_ALIVE_TIMEOUT);
+                    }
                     match self.flush().await {
                         Ok(true) => {}
                         Ok(false) => return Exit::TakenOver,
                         Err(()) => return Exit::Closed,
-                    }
-                    if self.session.keep_alive.take_due(self.broker.tick()) {
-                        debug!(peer = %self.peer, "keep alive expired");
-                        return Exit::ServerDisconnect(ReasonCode::KEEP_ALIVE_TIMEOUT);
                     }
                 }
             }
@@ -792,8 +807,7 @@ impl<S: Transport> Connection<S> {
     #[inline]
     fn message_from(&self, publish: Publish, now: Instant) -> Message {
         let mut properties = publish.properties;
-        // Per hop: the alias is this client's, the expiry lives on as `expires_at`.
-        properties.topic_alias = None;
+        // Per hop (the alias was taken by `on_publish`): the expiry lives on as `expires_at`.
         let expires_at = properties
             .message_expiry_interval
             .take()

@@ -1,18 +1,26 @@
 //! Keep alive for every connection at once [MQTT-3.1.2-22]: a coarse broker clock that
-//! advances every [`TICK`], and one task that, on each tick, wakes the connections that have
-//! been silent past their limit. A connection notes the tick on each read (two atomic
-//! operations: no clock reading, no timer of its own, nothing polled per message).
+//! advances by one every [`TICK`], and one task that, on each tick, looks only at the
+//! connections due on that tick (a hashed timing wheel) and wakes those silent past their
+//! limit. A connection notes the tick on each read (two atomic operations: no clock reading,
+//! no timer of its own, nothing polled per message).
 //!
-//! A connection is disconnected at least 1.5 times its keep alive after its last packet, and
-//! at most about two ticks later.
+//! The clock counts sweeps, not real time: a late sweep makes a disconnect later, never
+//! earlier. A connection is disconnected at least 1.5 times its keep alive after its last
+//! packet, and about a second later at most while the broker keeps up.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use crate::session::Session;
 use crate::{lock, Broker};
 
 /// How often the sweep runs.
 pub(crate) const TICK: Duration = Duration::from_millis(500);
+
+/// Slots of the wheel: a watch due further ahead is looked at once per lap (4 minutes) and
+/// put back.
+const SLOTS: u32 = 512;
 
 /// One session's keep-alive bookkeeping, armed while a connection with a keep alive is
 /// attached.
@@ -22,24 +30,13 @@ pub(crate) struct Watch {
     heard: AtomicU32,
     /// Ticks of silence after which the connection is woken to check; 0 = not watched.
     limit: AtomicU32,
+    /// Counts the arms, so that the wheel can tell an entry of an earlier connection.
+    serial: AtomicU32,
     /// Set by the sweep before it wakes the connection.
     due: AtomicBool,
 }
 
 impl Watch {
-    /// Watches a newly attached connection with this keep alive (0: none). Called under the
-    /// session's lock, where the connection is attached, so that a takeover cannot undo it.
-    pub(crate) fn arm(&self, keep_alive: Duration, now: u32) {
-        let ticks = keep_alive
-            .mul_f64(1.5)
-            .as_millis()
-            .div_ceil(TICK.as_millis());
-        self.heard.store(now, Ordering::Relaxed);
-        self.due.store(false, Ordering::Relaxed);
-        self.limit
-            .store(u32::try_from(ticks).unwrap_or(u32::MAX), Ordering::Relaxed);
-    }
-
     /// Stops watching: the attached connection left.
     pub(crate) fn disarm(&self) {
         self.limit.store(0, Ordering::Relaxed);
@@ -59,37 +56,189 @@ impl Watch {
             && self.is_overdue(now)
     }
 
-    /// Silent for more than the limit: more than `limit` whole ticks have passed since the
-    /// tick of the last read, so more than 1.5 times the keep alive.
+    /// Silent for more than the limit: more than `limit` ticks since the tick of the last
+    /// read, so more than 1.5 times the keep alive.
     fn is_overdue(&self, now: u32) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);
         limit > 0 && now.wrapping_sub(self.heard.load(Ordering::Relaxed)) > limit
     }
 
-    /// Marks the connection due when it is overdue at `now`.
-    fn check(&self, now: u32) -> bool {
-        let overdue = self.is_overdue(now);
-        if overdue {
-            self.due.store(true, Ordering::Relaxed);
-        }
-        overdue
+    /// The first tick at which the connection is overdue if it stays silent.
+    fn due_tick(&self) -> u32 {
+        let limit = self.limit.load(Ordering::Relaxed);
+        self.heard
+            .load(Ordering::Relaxed)
+            .wrapping_add(limit)
+            .wrapping_add(1)
     }
 }
 
-/// Advances the broker clock and wakes overdue connections, until the task is aborted.
+/// A session on the wheel, for one arming of its watch.
+#[derive(Debug)]
+struct Entry {
+    /// Weak: a session that has ended is not kept alive by the wheel.
+    session: Weak<Session>,
+    serial: u32,
+}
+
+/// The watches by the tick they fall due on, modulo [`SLOTS`].
+#[derive(Debug)]
+pub(crate) struct Wheel {
+    slots: Mutex<Vec<Vec<Entry>>>,
+    /// The broker clock: sweeps since the broker started.
+    tick: AtomicU32,
+}
+
+impl Default for Wheel {
+    fn default() -> Self {
+        Self {
+            slots: Mutex::new((0..SLOTS).map(|_| Vec::new()).collect()),
+            tick: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Wheel {
+    /// The broker clock now.
+    #[inline]
+    pub(crate) fn now(&self) -> u32 {
+        self.tick.load(Ordering::Relaxed)
+    }
+
+    /// Watches `session`'s newly attached connection with this keep alive (0: none). Called
+    /// under the session's lock, where the connection is attached, so that a takeover
+    /// cannot undo it (lock order: session, then wheel).
+    pub(crate) fn arm(&self, session: &Arc<Session>, keep_alive: Duration) {
+        let watch = &session.keep_alive;
+        let ticks = keep_alive
+            .mul_f64(1.5)
+            .as_millis()
+            .div_ceil(TICK.as_millis());
+        let limit = u32::try_from(ticks).unwrap_or(u32::MAX / 2);
+        let serial = watch.serial.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        watch.heard.store(self.now(), Ordering::Relaxed);
+        watch.due.store(false, Ordering::Relaxed);
+        watch.limit.store(limit, Ordering::Relaxed);
+        if limit > 0 {
+            self.put(
+                watch.due_tick(),
+                Entry {
+                    session: Arc::downgrade(session),
+                    serial,
+                },
+            );
+        }
+    }
+
+    fn put(&self, due: u32, entry: Entry) {
+        lock(&self.slots)[(due % SLOTS) as usize].push(entry);
+    }
+
+    /// Advances the clock by one tick and wakes the connections overdue on it; entries of
+    /// connections that have left are dropped, the others go to the slot of their new due
+    /// tick.
+    fn sweep(&self) {
+        let now = self.tick.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let entries = std::mem::take(&mut lock(&self.slots)[(now % SLOTS) as usize]);
+        let mut kept = Vec::new();
+        for entry in entries {
+            let Some(session) = entry.session.upgrade() else {
+                continue;
+            };
+            let watch = &session.keep_alive;
+            if watch.serial.load(Ordering::Relaxed) != entry.serial
+                || watch.limit.load(Ordering::Relaxed) == 0
+            {
+                continue;
+            }
+            if watch.is_overdue(now) {
+                watch.due.store(true, Ordering::Relaxed);
+                session.wake.notify_one();
+                // Looked at again next tick, until the connection has left.
+                kept.push((now.wrapping_add(1), entry));
+            } else {
+                kept.push((watch.due_tick(), entry));
+            }
+        }
+        if !kept.is_empty() {
+            let mut slots = lock(&self.slots);
+            for (due, entry) in kept {
+                slots[(due % SLOTS) as usize].push(entry);
+            }
+        }
+    }
+}
+
+/// Runs the sweep every [`TICK`] until the task is aborted.
 pub(crate) async fn run(broker: Broker) {
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick of an interval is immediate.
+    ticker.tick().await;
     loop {
         ticker.tick().await;
-        // Real time, not a count of ticks: a late tick must not make the clock fall behind.
-        let ticks = broker.inner.started.elapsed().as_millis() / TICK.as_millis();
-        let now = u32::try_from(ticks).unwrap_or(u32::MAX);
-        broker.inner.tick.store(now, Ordering::Relaxed);
-        for session in lock(&broker.inner.sessions).values() {
-            if session.keep_alive.check(now) {
-                session.wake.notify_one();
-            }
+        broker.inner.keep_alive.sweep();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytestring::ByteString;
+
+    use super::*;
+
+    fn session() -> Arc<Session> {
+        Arc::new(Session::new(1, ByteString::from_static("c")))
+    }
+
+    #[test]
+    fn overdue_only_after_more_than_one_and_a_half_keep_alives_of_ticks() {
+        let wheel = Wheel::default();
+        let session = session();
+        // 1 s keep alive: 1.5 s = 3 ticks.
+        wheel.arm(&session, Duration::from_secs(1));
+        for _ in 0..3 {
+            wheel.sweep();
+            assert!(!session.keep_alive.due.load(Ordering::Relaxed));
         }
+        wheel.sweep();
+        assert!(session.keep_alive.take_due(wheel.now()));
+    }
+
+    #[test]
+    fn a_read_postpones_and_a_new_connection_replaces_the_old_entry() {
+        let wheel = Wheel::default();
+        let session = session();
+        wheel.arm(&session, Duration::from_secs(1));
+        wheel.sweep();
+        wheel.sweep();
+        session.keep_alive.heard(wheel.now());
+        for _ in 0..3 {
+            wheel.sweep();
+        }
+        assert!(
+            !session.keep_alive.due.load(Ordering::Relaxed),
+            "read 3 ticks ago"
+        );
+        // A takeover without keep alive: the first connection's entry must not fire.
+        wheel.arm(&session, Duration::ZERO);
+        for _ in 0..10 {
+            wheel.sweep();
+        }
+        assert!(!session.keep_alive.due.load(Ordering::Relaxed));
+        assert!(lock(&wheel.slots).iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn a_long_keep_alive_waits_whole_laps() {
+        let wheel = Wheel::default();
+        let session = session();
+        // 65,535 s: far more ticks than the wheel has slots.
+        wheel.arm(&session, Duration::from_secs(65_535));
+        for _ in 0..3 * SLOTS {
+            wheel.sweep();
+        }
+        assert!(!session.keep_alive.due.load(Ordering::Relaxed));
+        assert_eq!(lock(&wheel.slots).iter().map(Vec::len).sum::<usize>(), 1);
     }
 }

@@ -19,7 +19,7 @@ mod transport;
 mod ws;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -73,8 +73,8 @@ struct Inner {
     /// Set once by [`Broker::shutdown`]; connections check it when woken (a flag and their
     /// session's wake-up, not a watch receiver each, keeps idle connections small).
     shutting_down: AtomicBool,
-    /// The coarse clock of the keep-alive sweep, in its ticks since `started`.
-    tick: AtomicU32,
+    /// Keep alive of every connection, and the broker's coarse clock.
+    keep_alive: keep_alive::Wheel,
 }
 
 impl Broker {
@@ -99,7 +99,7 @@ impl Broker {
                 next_generation: AtomicU64::new(1),
                 shutdown,
                 shutting_down: AtomicBool::new(false),
-                tick: AtomicU32::new(0),
+                keep_alive: keep_alive::Wheel::default(),
             }),
         }
     }
@@ -160,7 +160,7 @@ impl Broker {
 
     /// The keep-alive sweep's clock now.
     fn tick(&self) -> u32 {
-        self.inner.tick.load(Ordering::Relaxed)
+        self.inner.keep_alive.now()
     }
 
     fn next_generation(&self) -> u64 {

@@ -19,9 +19,10 @@ pub struct Message {
     /// RETAIN as published.
     pub retain: bool,
     /// Properties forwarded unchanged [MQTT-3.3.2-4] (user properties in order, payload
-    /// format, content type, response topic, correlation data); per-hop ones removed. Boxed
-    /// and `None` when there are none, as for most messages: the message stays small.
-    pub properties: Option<Box<PublishProperties>>,
+    /// format, content type, response topic, correlation data); per-hop ones removed (the
+    /// expiry lives on as `expires_at`). Shared, and `None` when there are none, as for most
+    /// messages: the message stays small and cheap to copy.
+    pub properties: Option<Arc<PublishProperties>>,
     /// When the Message Expiry Interval runs out, if one was set.
     pub expires_at: Option<Instant>,
     /// Session id of the publisher (0: the broker itself), for No Local.
@@ -31,11 +32,11 @@ pub struct Message {
 impl Message {
     /// `properties` as stored in a message: `None` when none is set.
     #[inline]
-    pub fn stored_properties(properties: PublishProperties) -> Option<Box<PublishProperties>> {
+    pub fn stored_properties(properties: PublishProperties) -> Option<Arc<PublishProperties>> {
         if properties.is_none_set() {
             None
         } else {
-            Some(Box::new(properties))
+            Some(Arc::new(properties))
         }
     }
 
@@ -88,8 +89,8 @@ impl Routed {
         }
     }
 
-    /// The message as something to keep; the first call copies it (its payload is shared,
-    /// not copied) into an `Arc`.
+    /// The message as something to keep; the first call copies it into an `Arc` (payload,
+    /// topic and properties are shared, not copied).
     pub(crate) fn shared(&self) -> Arc<Message> {
         match self {
             Self::Owned { message, shared } => {

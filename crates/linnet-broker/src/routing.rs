@@ -99,12 +99,15 @@ struct Target {
 /// The subscribers of the last few topics one connection published to. A device publishes
 /// to the same few topics again and again, and the index walk is the largest part of routing
 /// a message; an entry holds while the router's generation is the one it was resolved under.
+/// Bounded: a few topics, each with a few dozen subscribers at most (a broadcast topic is
+/// matched every time rather than held once per publisher).
 #[derive(Default)]
 pub(crate) struct MatchCache {
     entries: Vec<CachedMatch>,
-    /// Which entry a new topic replaces once all are in use.
+    /// Which entry a new topic replaces once all are in use (round robin).
     next: usize,
-    /// The list of the last unremembered match, kept for its allocation.
+    /// A target list kept for its allocation: the last unremembered match's, or the last
+    /// replaced entry's.
     scratch: Vec<Target>,
 }
 
@@ -121,6 +124,8 @@ impl MatchCache {
     const TOPICS: usize = 4;
     /// Longer topics are matched every time rather than copied here.
     const MAX_TOPIC_LEN: usize = 256;
+    /// Topics with more subscribers than this are matched every time.
+    const MAX_TARGETS: usize = 64;
 
     fn get(&self, topic: &str, generation: u64) -> Option<&CachedMatch> {
         self.entries
@@ -147,8 +152,11 @@ impl MatchCache {
         if self.entries.len() < Self::TOPICS {
             self.entries.push(entry);
         } else {
+            let replaced = std::mem::replace(&mut self.entries[self.next], entry);
             self.next = (self.next + 1) % Self::TOPICS;
-            self.entries[self.next] = entry;
+            let mut targets = replaced.targets;
+            targets.clear();
+            self.scratch = targets;
         }
     }
 }
@@ -270,7 +278,10 @@ impl Broker {
         targets.iter().for_each(&mut deliver);
         if let Some(cache) = cache {
             // A shared group picks a member per message: such a match is not remembered.
-            if any_shared || message.topic.len() > MatchCache::MAX_TOPIC_LEN {
+            if any_shared
+                || message.topic.len() > MatchCache::MAX_TOPIC_LEN
+                || targets.len() > MatchCache::MAX_TARGETS
+            {
                 targets.clear();
                 cache.scratch = targets;
             } else {

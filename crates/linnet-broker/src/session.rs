@@ -468,6 +468,9 @@ struct Writer<'a> {
     aliases: &'a mut TopicAliases,
     link: &'a Link,
     stats: &'a Stats,
+    /// What message expiry is checked against, and nothing else: for a message without an
+    /// expiry the router passes a stand-in rather than read the clock (see
+    /// `Broker::publish_into`).
     now: Instant,
 }
 
