@@ -109,6 +109,13 @@ pub(crate) struct MatchCache {
     /// A target list kept for its allocation: the last unremembered match's, or the last
     /// replaced entry's.
     scratch: Vec<Target>,
+    /// Lookups since the hit rate was last looked at, and the hits among them.
+    lookups: u8,
+    hits: u8,
+    /// Misses still to go before new topics are remembered again: set when few lookups hit,
+    /// as for a gateway publishing to ever new topics, which would pay for copies it never
+    /// reuses.
+    resting: u16,
 }
 
 struct CachedMatch {
@@ -127,10 +134,36 @@ impl MatchCache {
     /// Topics with more subscribers than this are matched every time.
     const MAX_TARGETS: usize = 64;
 
-    fn get(&self, topic: &str, generation: u64) -> Option<&CachedMatch> {
-        self.entries
+    /// Lookups per hit-rate check, the fewest hits among them that keep remembering on, and
+    /// how many misses a rest lasts.
+    const WINDOW: u8 = 64;
+    const MIN_HITS: u8 = 16;
+    const REST: u16 = 1024;
+
+    fn get(&mut self, topic: &str, generation: u64) -> Option<&CachedMatch> {
+        let found = self
+            .entries
             .iter()
-            .find(|entry| entry.generation == generation && *entry.topic == *topic)
+            .position(|entry| entry.generation == generation && *entry.topic == *topic);
+        self.lookups += 1;
+        self.hits += u8::from(found.is_some());
+        if self.lookups == Self::WINDOW {
+            if self.hits < Self::MIN_HITS {
+                self.resting = Self::REST;
+            }
+            self.lookups = 0;
+            self.hits = 0;
+        }
+        found.map(|index| &self.entries[index])
+    }
+
+    /// After a miss: whether to remember the match (not while resting).
+    fn remember_next(&mut self) -> bool {
+        if self.resting > 0 {
+            self.resting -= 1;
+            return false;
+        }
+        true
     }
 
     /// Drops the entries from before `generation`; true when none is left.
@@ -281,6 +314,7 @@ impl Broker {
             if any_shared
                 || message.topic.len() > MatchCache::MAX_TOPIC_LEN
                 || targets.len() > MatchCache::MAX_TARGETS
+                || !cache.remember_next()
             {
                 targets.clear();
                 cache.scratch = targets;
@@ -503,4 +537,34 @@ fn will_message(will: &Will, origin: u64) -> Arc<Message> {
             .map(|secs| Instant::now() + Duration::from_secs(u64::from(secs))),
         origin,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MatchCache;
+
+    /// A connection whose topics keep changing stops paying for copies it never reuses, and
+    /// tries again after a rest; one that repeats its topics keeps remembering.
+    #[test]
+    fn match_cache_rests_while_few_lookups_hit() {
+        let mut changing = MatchCache::default();
+        for _ in 0..MatchCache::WINDOW {
+            assert!(changing.get("t", 1).is_none());
+        }
+        assert_eq!(changing.resting, MatchCache::REST);
+        let remembered = (0..MatchCache::REST + 1)
+            .filter(|_| changing.remember_next())
+            .count();
+        assert_eq!(remembered, 1, "only after the rest");
+
+        let mut repeating = MatchCache::default();
+        repeating.insert("t", 1, 0, Vec::new());
+        for lookup in 0..u16::from(MatchCache::WINDOW) * 4 {
+            // One lookup in four misses: well above the minimum hit rate.
+            let topic = if lookup % 4 == 0 { "u" } else { "t" };
+            assert_eq!(repeating.get(topic, 1).is_some(), topic == "t");
+        }
+        assert_eq!(repeating.resting, 0);
+        assert!(repeating.remember_next());
+    }
 }
