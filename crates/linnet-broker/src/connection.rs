@@ -988,7 +988,7 @@ impl<S: Transport> Connection<S> {
             let still_mine = state.is_attached(self.generation);
             if still_mine {
                 state.link = None;
-                self.session.keep_alive.disarm();
+                self.broker.inner.keep_alive.disarm(&self.session);
                 state.socket = None;
                 state.writing = false;
                 state.out.clear();

@@ -8,6 +8,7 @@
 //! earlier. A connection is disconnected at least 1.5 times its keep alive after its last
 //! packet, and about a second later at most while the broker keeps up.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -30,18 +31,13 @@ pub(crate) struct Watch {
     heard: AtomicU32,
     /// Ticks of silence after which the connection is woken to check; 0 = not watched.
     limit: AtomicU32,
-    /// Counts the arms, so that the wheel can tell an entry of an earlier connection.
-    serial: AtomicU32,
+    /// The wheel slot the session's entry is in (changed under the wheel's lock).
+    slot: AtomicU32,
     /// Set by the sweep before it wakes the connection.
     due: AtomicBool,
 }
 
 impl Watch {
-    /// Stops watching: the attached connection left.
-    pub(crate) fn disarm(&self) {
-        self.limit.store(0, Ordering::Relaxed);
-    }
-
     /// The connection read something at broker tick `now`.
     #[inline]
     pub(crate) fn heard(&self, now: u32) {
@@ -73,18 +69,14 @@ impl Watch {
     }
 }
 
-/// A session on the wheel, for one arming of its watch.
-#[derive(Debug)]
-struct Entry {
-    /// Weak: a session that has ended is not kept alive by the wheel.
-    session: Weak<Session>,
-    serial: u32,
-}
+/// One wheel slot: the watched sessions, by session id, that fall due on its ticks. (Weak:
+/// the wheel never keeps a session alive; a connection that leaves takes its entry out.)
+type Slot = HashMap<u64, Weak<Session>, foldhash::fast::RandomState>;
 
 /// The watches by the tick they fall due on, modulo [`SLOTS`].
 #[derive(Debug)]
 pub(crate) struct Wheel {
-    slots: Mutex<Vec<Vec<Entry>>>,
+    slots: Mutex<Vec<Slot>>,
     /// The broker clock: sweeps since the broker started.
     tick: AtomicU32,
 }
@@ -92,7 +84,7 @@ pub(crate) struct Wheel {
 impl Default for Wheel {
     fn default() -> Self {
         Self {
-            slots: Mutex::new((0..SLOTS).map(|_| Vec::new()).collect()),
+            slots: Mutex::new((0..SLOTS).map(|_| Slot::default()).collect()),
             tick: AtomicU32::new(0),
         }
     }
@@ -115,56 +107,52 @@ impl Wheel {
             .as_millis()
             .div_ceil(TICK.as_millis());
         let limit = u32::try_from(ticks).unwrap_or(u32::MAX / 2);
-        let serial = watch.serial.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let mut slots = lock(&self.slots);
+        // A connection it took over from may still have an entry.
+        slots[watch.slot.load(Ordering::Relaxed) as usize].remove(&session.id);
         watch.heard.store(self.now(), Ordering::Relaxed);
         watch.due.store(false, Ordering::Relaxed);
         watch.limit.store(limit, Ordering::Relaxed);
         if limit > 0 {
-            self.put(
-                watch.due_tick(),
-                Entry {
-                    session: Arc::downgrade(session),
-                    serial,
-                },
-            );
+            let slot = watch.due_tick() % SLOTS;
+            watch.slot.store(slot, Ordering::Relaxed);
+            slots[slot as usize].insert(session.id, Arc::downgrade(session));
         }
     }
 
-    fn put(&self, due: u32, entry: Entry) {
-        lock(&self.slots)[(due % SLOTS) as usize].push(entry);
+    /// Stops watching `session`: its attached connection left. Called under the session's
+    /// lock, like [`Wheel::arm`].
+    pub(crate) fn disarm(&self, session: &Session) {
+        let watch = &session.keep_alive;
+        watch.limit.store(0, Ordering::Relaxed);
+        lock(&self.slots)[watch.slot.load(Ordering::Relaxed) as usize].remove(&session.id);
     }
 
-    /// Advances the clock by one tick and wakes the connections overdue on it; entries of
-    /// connections that have left are dropped, the others go to the slot of their new due
-    /// tick.
+    /// Advances the clock by one tick and wakes the connections overdue on it; the others
+    /// go to the slot of their new due tick.
     fn sweep(&self) {
         let now = self.tick.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        let entries = std::mem::take(&mut lock(&self.slots)[(now % SLOTS) as usize]);
-        let mut kept = Vec::new();
-        for entry in entries {
-            let Some(session) = entry.session.upgrade() else {
+        let mut slots = lock(&self.slots);
+        // Taken out and put back: the loop below inserts into other slots.
+        let entries = std::mem::take(&mut slots[(now % SLOTS) as usize]);
+        for (id, weak) in entries {
+            let Some(session) = weak.upgrade() else {
                 continue;
             };
             let watch = &session.keep_alive;
-            if watch.serial.load(Ordering::Relaxed) != entry.serial
-                || watch.limit.load(Ordering::Relaxed) == 0
-            {
+            if watch.limit.load(Ordering::Relaxed) == 0 {
                 continue;
             }
-            if watch.is_overdue(now) {
+            let next = if watch.is_overdue(now) {
                 watch.due.store(true, Ordering::Relaxed);
                 session.wake.notify_one();
                 // Looked at again next tick, until the connection has left.
-                kept.push((now.wrapping_add(1), entry));
+                now.wrapping_add(1) % SLOTS
             } else {
-                kept.push((watch.due_tick(), entry));
-            }
-        }
-        if !kept.is_empty() {
-            let mut slots = lock(&self.slots);
-            for (due, entry) in kept {
-                slots[(due % SLOTS) as usize].push(entry);
-            }
+                watch.due_tick() % SLOTS
+            };
+            watch.slot.store(next, Ordering::Relaxed);
+            slots[next as usize].insert(id, weak);
         }
     }
 }
@@ -189,6 +177,10 @@ mod tests {
 
     fn session() -> Arc<Session> {
         Arc::new(Session::new(1, ByteString::from_static("c")))
+    }
+
+    fn entries(wheel: &Wheel) -> usize {
+        lock(&wheel.slots).iter().map(HashMap::len).sum()
     }
 
     #[test]
@@ -226,7 +218,27 @@ mod tests {
             wheel.sweep();
         }
         assert!(!session.keep_alive.due.load(Ordering::Relaxed));
-        assert!(lock(&wheel.slots).iter().all(Vec::is_empty));
+        assert_eq!(entries(&wheel), 0);
+    }
+
+    #[test]
+    fn a_connection_that_leaves_takes_its_entry_out_at_once() {
+        let wheel = Wheel::default();
+        let sessions: Vec<_> = (0..100)
+            .map(|id| Arc::new(Session::new(id, ByteString::from(format!("c{id}")))))
+            .collect();
+        for (n, session) in sessions.iter().enumerate() {
+            wheel.arm(session, Duration::from_secs(1 + n as u64));
+        }
+        assert_eq!(entries(&wheel), 100);
+        for _ in 0..7 {
+            wheel.sweep();
+        }
+        assert_eq!(entries(&wheel), 100, "swept entries are put back");
+        for session in &sessions {
+            wheel.disarm(session);
+        }
+        assert_eq!(entries(&wheel), 0);
     }
 
     #[test]
@@ -239,6 +251,6 @@ mod tests {
             wheel.sweep();
         }
         assert!(!session.keep_alive.due.load(Ordering::Relaxed));
-        assert_eq!(lock(&wheel.slots).iter().map(Vec::len).sum::<usize>(), 1);
+        assert_eq!(entries(&wheel), 1);
     }
 }

@@ -30,6 +30,7 @@ pub(crate) fn attach_session(
             let mut state = lock(&old.state);
             state.link = None;
             state.socket = None;
+            broker.inner.keep_alive.disarm(old);
         }
         old.wake.notify_one();
     }
