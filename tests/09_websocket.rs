@@ -300,6 +300,24 @@ async fn websocket_on_another_path_gets_http_404() {
     WsClient::connect(&broker, Connect::new(V5, "ws-path")).await;
 }
 
+/// A client on the WebSocket listener that starts the HTTP upgrade and never finishes it is
+/// closed after the CONNECT timeout, as a TCP client that never sends CONNECT is.
+#[tokio::test]
+async fn an_unfinished_upgrade_is_closed_after_the_connect_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let broker = TestBroker::with_config(|c| c.limits.connect_timeout = 1).await;
+    let mut stream = TcpStream::connect(broker.ws).await.unwrap();
+    stream.write_all(b"GET /mqtt HTTP/1.1\r\n").await.unwrap();
+    let started = tokio::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(RECV_TIMEOUT, stream.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "expected the broker to close the connection, got {read:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
 #[tokio::test]
 async fn websocket_ping_is_answered_and_mqtt_goes_on() {
     let broker = TestBroker::start().await;

@@ -129,30 +129,39 @@ impl Wheel {
     }
 
     /// Advances the clock by one tick and wakes the connections overdue on it; the others
-    /// go to the slot of their new due tick.
+    /// go to the slot of their new due tick. Waking, and dropping the sessions it looked at
+    /// (a session can end meanwhile), happen after the wheel's lock is released: connects
+    /// and disconnects wait on that lock.
     fn sweep(&self) {
         let now = self.tick.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        let mut slots = lock(&self.slots);
-        // Taken out and put back: the loop below inserts into other slots.
-        let entries = std::mem::take(&mut slots[(now % SLOTS) as usize]);
-        for (id, weak) in entries {
-            let Some(session) = weak.upgrade() else {
-                continue;
-            };
-            let watch = &session.keep_alive;
-            if watch.limit.load(Ordering::Relaxed) == 0 {
-                continue;
+        let mut looked_at = Vec::new();
+        let mut overdue = Vec::new();
+        {
+            let mut slots = lock(&self.slots);
+            // Taken out and put back: the loop below inserts into other slots.
+            let entries = std::mem::take(&mut slots[(now % SLOTS) as usize]);
+            for (id, weak) in entries {
+                let Some(session) = weak.upgrade() else {
+                    continue;
+                };
+                let watch = &session.keep_alive;
+                if watch.limit.load(Ordering::Relaxed) > 0 {
+                    let next = if watch.is_overdue(now) {
+                        watch.due.store(true, Ordering::Relaxed);
+                        overdue.push(Arc::clone(&session));
+                        // Looked at again next tick, until the connection has left.
+                        now.wrapping_add(1) % SLOTS
+                    } else {
+                        watch.due_tick() % SLOTS
+                    };
+                    watch.slot.store(next, Ordering::Relaxed);
+                    slots[next as usize].insert(id, weak);
+                }
+                looked_at.push(session);
             }
-            let next = if watch.is_overdue(now) {
-                watch.due.store(true, Ordering::Relaxed);
-                session.wake.notify_one();
-                // Looked at again next tick, until the connection has left.
-                now.wrapping_add(1) % SLOTS
-            } else {
-                watch.due_tick() % SLOTS
-            };
-            watch.slot.store(next, Ordering::Relaxed);
-            slots[next as usize].insert(id, weak);
+        }
+        for session in overdue {
+            session.wake.notify_one();
         }
     }
 }
@@ -212,13 +221,36 @@ mod tests {
             !session.keep_alive.due.load(Ordering::Relaxed),
             "read 3 ticks ago"
         );
-        // A takeover without keep alive: the first connection's entry must not fire.
+        // A takeover without keep alive: the first connection's entry goes at once.
         wheel.arm(&session, Duration::ZERO);
+        assert_eq!(entries(&wheel), 0);
         for _ in 0..10 {
             wheel.sweep();
         }
         assert!(!session.keep_alive.due.load(Ordering::Relaxed));
         assert_eq!(entries(&wheel), 0);
+    }
+
+    /// A connection that resumes the session (the same session, no disarm in between)
+    /// replaces the entry, also after a sweep has moved it to another slot.
+    #[test]
+    fn a_resuming_connection_replaces_the_entry() {
+        let wheel = Wheel::default();
+        let session = session();
+        wheel.arm(&session, Duration::from_secs(1));
+        for _ in 0..4 {
+            wheel.sweep();
+        }
+        assert!(session.keep_alive.take_due(wheel.now()));
+        wheel.arm(&session, Duration::from_secs(2));
+        assert_eq!(entries(&wheel), 1);
+        for _ in 0..6 {
+            wheel.sweep();
+            assert!(!session.keep_alive.due.load(Ordering::Relaxed));
+        }
+        wheel.sweep();
+        assert!(session.keep_alive.take_due(wheel.now()));
+        assert_eq!(entries(&wheel), 1);
     }
 
     #[test]

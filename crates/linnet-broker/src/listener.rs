@@ -41,7 +41,7 @@ pub async fn bind(broker: Broker) -> io::Result<Bound> {
             io::Error::new(e.kind(), format!("cannot listen on {addr} ({kind:?}): {e}"))
         })?;
         // MQTT and WebSocket clients speak first (CONNECT, or the HTTP upgrade).
-        if let Err(error) = defer_accept(&listener, broker.config().limits.connect_timeout) {
+        if let Err(error) = defer_accept(&listener) {
             debug!("TCP_DEFER_ACCEPT not set on {addr}: {error}");
         }
         listeners.push((listener, kind));
@@ -143,9 +143,13 @@ fn spawn_connection(broker: Broker, stream: TcpStream, peer: SocketAddr, kind: K
         Kind::WebSocket => {
             tokio::spawn(Box::pin(async move {
                 let path = broker.config().listeners.ws_path.clone();
-                match crate::ws::accept(stream, &path).await {
-                    Ok(ws) => connection::run(broker, ws, peer).await,
-                    Err(error) => debug!(%peer, "WebSocket handshake failed: {error}"),
+                // The CONNECT timeout covers the HTTP upgrade too: a client that never
+                // finishes it is not held.
+                let limit = Duration::from_secs(broker.config().limits.connect_timeout);
+                match tokio::time::timeout(limit, crate::ws::accept(stream, &path)).await {
+                    Ok(Ok(ws)) => connection::run(broker, ws, peer).await,
+                    Ok(Err(error)) => debug!(%peer, "WebSocket handshake failed: {error}"),
+                    Err(_) => debug!(%peer, "no WebSocket upgrade within {limit:?}; closing"),
                 }
             }));
         }
@@ -153,17 +157,18 @@ fn spawn_connection(broker: Broker, stream: TcpStream, peer: SocketAddr, kind: K
 }
 
 /// Asks the kernel to hand over a connection only once its first bytes have arrived (Linux
-/// `TCP_DEFER_ACCEPT`), for up to `seconds`: the accept and the read of CONNECT then take
-/// one wake-up instead of two. Measured with `scripts/conn-cpu` and the `conn` case of
-/// `linnet bench compare`: the broker sleeps and is woken half as often per connection, and
-/// connects/s rose from 0.93 to 1.00 of Mosquitto's on the load-bound 2-core machine
-/// (BENCHMARKS.md). A client that sends nothing is handed over when the time is up, and the
-/// CONNECT timeout then closes it as before.
+/// `TCP_DEFER_ACCEPT`): the accept and the read of CONNECT then take one wake-up instead of
+/// two. Measured with `scripts/conn-cpu` and the `conn` case of `linnet bench compare`: the
+/// broker sleeps and is woken at most a quarter as often per connection, its CPU per connection
+/// fell from 37 to 31 us, and connects/s rose from 0.93 to 1.00 of Mosquitto's on the
+/// load-bound 2-core machine (BENCHMARKS.md). One second: a client's first bytes follow its
+/// handshake at once, and one that sends nothing is handed over after the kernel's first
+/// SYN-ACK retransmission (about a second), when the CONNECT timeout starts as before.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn defer_accept(listener: &TcpListener, seconds: u64) -> io::Result<()> {
+fn defer_accept(listener: &TcpListener) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let seconds = libc::c_int::try_from(seconds).unwrap_or(libc::c_int::MAX);
+    let seconds: libc::c_int = 1;
     // SAFETY: the descriptor is the listener's own and open for this call's duration (the
     // borrow keeps `listener` alive); the value pointer and length describe a live `c_int`,
     // which is what TCP_DEFER_ACCEPT reads. No memory is retained by the kernel.
@@ -184,6 +189,6 @@ fn defer_accept(listener: &TcpListener, seconds: u64) -> io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn defer_accept(_listener: &TcpListener, _seconds: u64) -> io::Result<()> {
+fn defer_accept(_listener: &TcpListener) -> io::Result<()> {
     Ok(())
 }
