@@ -367,6 +367,15 @@ where
         state.expiry_interval = expiry;
         state.out.clear();
         state.aliases_out.reset(client_topic_alias_max);
+        // Two connections took the session over at once and the other attached in between:
+        // wake it (and any connection still leaving) so that it sees it is detached.
+        if state
+            .link
+            .as_ref()
+            .is_some_and(|other| other.generation != generation)
+        {
+            session.wake.notify_waiters();
+        }
         state.link = Some(link);
         broker
             .inner
